@@ -41,6 +41,7 @@
 #define ROUTER_MAX_PARAMS		16
 #define ROUTER_MAX_SEGMENTS		64
 #define CONFIG_MAX_WORKERS		256
+#define UPSTREAM_ERRBUF			256
 #define MAX_DURATION_MS			(24ULL * 3600 * 1000)
 
 /* ------------------------------------------------------------------ */
@@ -187,6 +188,7 @@ struct outcome {
 	double		 o_ms;
 	const char	*o_message;	/* failure reason; never the body */
 	const char	*o_default;	/* JSON text used on failure */
+	char		 o_msgbuf[64];	/* merge.c: o_message may point here */
 };
 
 struct merge_result {
@@ -203,7 +205,9 @@ struct merge_result {
 struct server;			/* server.c: evhtp state */
 struct upstream_multi;		/* upstream.c: curl multi state */
 struct gather;
+struct gate;
 TAILQ_HEAD(gather_list, gather);
+TAILQ_HEAD(gate_list, gate);
 
 struct worker {
 	int		 w_id;
@@ -214,6 +218,7 @@ struct worker {
 	struct gatherd_conf *w_conf;	/* current snapshot (ref held) */
 	struct gather_list w_gathers;	/* live gathers */
 	size_t		 w_ngathers;
+	struct gate_list w_lingering;	/* gates closing their socket */
 	uint64_t	 w_seq;		/* id = seq * nworkers + id + 1 */
 	int		 w_stopping;
 };
@@ -238,6 +243,8 @@ struct ucall {
 	int		 uc_too_large;
 	enum call_kind	 uc_kind;
 	char		*uc_message;
+	char		 uc_errbuf[UPSTREAM_ERRBUF];	/* CURL_ERROR_SIZE */
+	uint64_t	 uc_timeout_ms;
 	uint64_t	 uc_start_us;
 	uint64_t	 uc_end_us;
 };
@@ -290,6 +297,9 @@ int	 parse_duration(const char *, uint64_t *, const char **);
 int	 parse_size(const char *, uint64_t *, const char **);
 int	 parse_status_range(const char *, struct status_range *,
 	    const char **);
+int	 parse_bool(const char *, int *, const char **);
+int	 parse_uint(const char *, uint64_t, uint64_t *, const char **);
+int	 parse_listen(const char *, struct listen_addr *, const char **);
 
 /* config.c */
 struct gatherd_conf *config_load(const char *, char *, size_t);
@@ -308,6 +318,7 @@ void	 route_match_free(struct route_match *);
 /* url.c */
 int	 url_tmpl_parse(const char *, char **, size_t, struct url_tmpl *,
 	    const char **);
+const char *url_tmpl_unknown_param(const char *, char **, size_t, size_t *);
 void	 url_tmpl_free(struct url_tmpl *);
 char	*url_expand(const struct url_tmpl *, char *const *, size_t,
 	    const char *, char *const *, size_t);
@@ -315,14 +326,14 @@ char	*url_encode(const char *, int);
 int	 url_decode(const char *, size_t, char **);
 
 /* gate.c: see the comment at the top of gate.c */
-struct gate;
 struct bufferevent;
 struct gate *gate_new(struct worker *, struct bufferevent *);
 void	 gate_request_done(struct gate *);
 struct bufferevent *gate_bev(struct gate *);
+void	 gate_free_lingering(struct worker *);
 
 /* server.c */
-int	 server_init(struct worker *);
+int	 server_init(struct worker *, const int *, size_t);
 void	 server_free(struct worker *);
 void	 server_reply(struct gather *, int, const char *, size_t,
 	    const char *, int);
@@ -358,6 +369,7 @@ int	 merge_reply(enum merge_mode, struct outcome *, size_t,
 void	 merge_result_free(struct merge_result *);
 int	 merge_is_json_type(const char *);
 char	*merge_error_body(const char *);
+const char *merge_kind_name(enum call_kind);
 
 /* worker.c */
 int	 worker_run_all(struct gatherd_conf *, int);
