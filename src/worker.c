@@ -1,0 +1,362 @@
+/*
+ * Workers: N threads, each with its own event_base, evhtp listeners
+ * (SO_REUSEPORT sockets, so the kernel spreads connections) and curl
+ * multi handle.  Nothing on the request path is shared or locked.
+ *
+ * The main thread owns the signals (they are blocked in every worker) and
+ * talks to each worker through a pipe: one byte per command.  A new config
+ * snapshot is handed over by pointer before the byte is written.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gatherd.h"
+
+#define WORKER_CMD_STOP		'S'
+#define WORKER_CMD_CONF		'C'
+#define WORKER_POLL_MS		50
+
+struct wctl {
+	struct worker		 wc_w;
+	pthread_t		 wc_thread;
+	int			 wc_pipe[2];
+	struct event		*wc_cmd;
+	struct event		*wc_poll;	/* drain watch while stopping */
+	uint64_t		 wc_stop_us;	/* when in-flight work is cut */
+	struct gatherd_conf	*wc_next;	/* handed over with CMD_CONF */
+	int			*wc_fds;
+	size_t			 wc_nfds;
+};
+
+/* Open one listening socket; SO_REUSEPORT lets every worker have its own. */
+static int
+do_listen(const struct listen_addr *la)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len;
+	int			 fd, on = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (la->la_family == AF_UNIX) {
+		struct sockaddr_un	*sun = (struct sockaddr_un *)&ss;
+		struct stat		 st;
+
+		sun->sun_family = AF_UNIX;
+		strlcpy(sun->sun_path, la->la_path, sizeof(sun->sun_path));
+		len = sizeof(*sun);
+		/* A socket left by a previous run is ours to replace. */
+		if (lstat(la->la_path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(la->la_path);
+	} else if (la->la_family == AF_INET6) {
+		struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(la->la_port);
+		if (inet_pton(AF_INET6, la->la_host, &s6->sin6_addr) != 1)
+			return (-1);
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(la->la_port);
+		if (inet_pton(AF_INET, la->la_host, &s4->sin_addr) != 1)
+			return (-1);
+		len = sizeof(*s4);
+	}
+	if ((fd = socket(la->la_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	if (la->la_family != AF_UNIX) {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+		if (la->la_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+			    sizeof(on));
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+	    listen(fd, DEFAULT_BACKLOG) == -1) {
+		int saved = errno;
+
+		close(fd);
+		errno = saved;
+		return (-1);
+	}
+	return (fd);
+}
+
+/* Open every listening socket of every worker before any thread starts. */
+static void
+do_open_listeners(struct gatherd_conf *cf, struct wctl *wc, int n)
+{
+	const struct listen_addr	*la;
+	size_t				 i;
+	int				 k, fd = -1;
+
+	for (k = 0; k < n; k++)
+		wc[k].wc_fds = xcalloc(cf->cf_nlisten, sizeof(int));
+	for (i = 0; i < cf->cf_nlisten; i++) {
+		la = &cf->cf_listen[i];
+		for (k = 0; k < n; k++) {
+			if (la->la_family == AF_UNIX && k > 0)
+				fd = dup(wc[0].wc_fds[i]);
+			else
+				fd = do_listen(la);
+			if (fd == -1)
+				fatal("cannot listen on %s", la->la_text);
+			wc[k].wc_fds[wc[k].wc_nfds++] = fd;
+		}
+		log_info("listening on %s", la->la_text);
+	}
+}
+
+/* libevent: the stop drain watch; cut in-flight work once time is up. */
+static void
+on_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct wctl	*wc = arg;
+	struct worker	*w = &wc->wc_w;
+	struct timeval	 tv = { 0, WORKER_POLL_MS * 1000 };
+
+	if (w->w_ngathers > 0 && now_us() < wc->wc_stop_us) {
+		evtimer_add(wc->wc_poll, &tv);
+		return;
+	}
+	gather_shutdown(w);
+	server_free(w);
+	if (TAILQ_EMPTY(&w->w_lingering)) {
+		event_base_loopexit(w->w_base, NULL);
+		return;
+	}
+	evtimer_add(wc->wc_poll, &tv);
+}
+
+/* Begin a graceful stop: no new connections, in-flight requests finish. */
+static void
+do_stop(struct wctl *wc)
+{
+	struct worker	*w = &wc->wc_w;
+
+	if (w->w_stopping)
+		return;
+	w->w_stopping = 1;
+	server_stop_accepting(w);
+	wc->wc_stop_us = now_us() +
+	    w->w_conf->cf_limits.lim_shutdown_timeout_ms * 1000;
+	on_poll(-1, 0, wc);
+}
+
+/* libevent: a command byte from the main thread. */
+static void
+on_cmd(evutil_socket_t fd, short what, void *arg)
+{
+	struct wctl		*wc = arg;
+	struct gatherd_conf	*old;
+	char			 c;
+
+	while (read(fd, &c, 1) == 1) {
+		switch (c) {
+		case WORKER_CMD_STOP:
+			do_stop(wc);
+			break;
+		case WORKER_CMD_CONF:
+			old = wc->wc_w.w_conf;
+			wc->wc_w.w_conf = __atomic_exchange_n(&wc->wc_next,
+			    NULL, __ATOMIC_ACQ_REL);
+			config_unref(old);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* The thread of one worker: run its loop until it has stopped. */
+static void *
+do_worker(void *arg)
+{
+	struct wctl	*wc = arg;
+	struct worker	*w = &wc->wc_w;
+
+	event_base_dispatch(w->w_base);
+	/* Let queued gather frees run before the base goes. */
+	event_base_loop(w->w_base, EVLOOP_NONBLOCK);
+	return (NULL);
+}
+
+/* Build one worker: event base, curl multi, listeners, command pipe. */
+static void
+do_worker_init(struct wctl *wc, int id, int n, struct gatherd_conf *cf)
+{
+	struct worker	*w = &wc->wc_w;
+
+	w->w_id = id;
+	w->w_nworkers = n;
+	w->w_conf = config_ref(cf);
+	TAILQ_INIT(&w->w_gathers);
+	TAILQ_INIT(&w->w_lingering);
+	if ((w->w_base = event_base_new()) == NULL)
+		fatalx("%s: event_base_new", __func__);
+	w->w_multi = upstream_multi_new(w->w_base);
+	if (server_init(w, wc->wc_fds, wc->wc_nfds) == -1)
+		fatalx("worker %d: cannot start its listeners", id);
+	if (pipe2(wc->wc_pipe, O_NONBLOCK | O_CLOEXEC) == -1)
+		fatal("%s: pipe2", __func__);
+	wc->wc_cmd = event_new(w->w_base, wc->wc_pipe[0], EV_READ |
+	    EV_PERSIST, on_cmd, wc);
+	wc->wc_poll = evtimer_new(w->w_base, on_poll, wc);
+	if (wc->wc_cmd == NULL || wc->wc_poll == NULL ||
+	    event_add(wc->wc_cmd, NULL) == -1)
+		fatalx("%s: event_new", __func__);
+}
+
+/* Free a stopped worker. */
+static void
+do_worker_free(struct wctl *wc)
+{
+	struct worker	*w = &wc->wc_w;
+
+	server_free(w);
+	gate_free_lingering(w);
+	upstream_multi_free(w->w_multi);
+	event_free(wc->wc_cmd);
+	event_free(wc->wc_poll);
+	event_base_free(w->w_base);
+	close(wc->wc_pipe[0]);
+	close(wc->wc_pipe[1]);
+	config_unref(w->w_conf);
+	config_unref(wc->wc_next);
+	free(wc->wc_fds);
+}
+
+/* Send one command byte to every worker. */
+static void
+do_tell(struct wctl *wc, int n, char cmd)
+{
+	int	 k;
+
+	for (k = 0; k < n; k++)
+		if (write(wc[k].wc_pipe[1], &cmd, 1) != 1)
+			log_warn("%s: worker %d", __func__, k);
+}
+
+/* SIGHUP: load the file again and hand the new snapshot to every worker. */
+static void
+do_reload(struct gatherd_conf **cur, struct wctl *wc, int n)
+{
+	struct gatherd_conf	*cf, *prev;
+	char			 errbuf[8192];
+	int			 k;
+
+	if ((cf = config_load((*cur)->cf_file, errbuf, sizeof(errbuf))) ==
+	    NULL) {
+		log_warnx("reload failed, keeping the running config:\n%s",
+		    errbuf);
+		return;
+	}
+	if (cf->cf_workers != (*cur)->cf_workers)
+		log_warnx("reload: a change of workers needs a restart");
+	for (k = 0; k < n; k++) {
+		prev = __atomic_exchange_n(&wc[k].wc_next, config_ref(cf),
+		    __ATOMIC_ACQ_REL);
+		config_unref(prev);
+	}
+	do_tell(wc, n, WORKER_CMD_CONF);
+	config_unref(*cur);
+	*cur = cf;
+	log_info("reload: configuration from %s is live", cf->cf_file);
+}
+
+/* Wait for signals in the main thread until a stop has been asked. */
+static void
+do_signals(struct gatherd_conf **cur, struct wctl *wc, int n,
+    const sigset_t *set)
+{
+	int	 sig;
+
+	for (;;) {
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			do_reload(cur, wc, n);
+			continue;
+		}
+		log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		do_tell(wc, n, WORKER_CMD_STOP);
+		return;
+	}
+}
+
+/* Number of workers: the configured count, or one per online CPU. */
+static int
+do_nworkers(const struct gatherd_conf *cf)
+{
+	long	 n;
+
+	if (cf->cf_workers > 0)
+		return (cf->cf_workers);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > CONFIG_MAX_WORKERS)
+		n = CONFIG_MAX_WORKERS;
+	return ((int)n);
+}
+
+/*
+ * Run the daemon: open the listeners, start the workers, serve signals,
+ * and return once every worker has stopped.  Takes over the config ref.
+ */
+int
+worker_run_all(struct gatherd_conf *cf, int unused)
+{
+	struct wctl	*wc;
+	sigset_t	 set;
+	int		 n = do_nworkers(cf), k;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	wc = xcalloc((size_t)n, sizeof(*wc));
+	do_open_listeners(cf, wc, n);
+	for (k = 0; k < n; k++)
+		do_worker_init(&wc[k], k, n, cf);
+	for (k = 0; k < n; k++)
+		if (pthread_create(&wc[k].wc_thread, NULL, do_worker, &wc[k]))
+			fatalx("cannot start worker %d", k);
+	log_info("gatherd %s: %d workers, %zu endpoints", PACKAGE_VERSION, n,
+	    cf->cf_nendpoints);
+	sd_notifyf(0, "READY=1\nSTATUS=serving %zu endpoints with %d workers",
+	    cf->cf_nendpoints, n);
+	do_signals(&cf, wc, n, &set);
+	sd_notify(0, "STOPPING=1");
+	for (k = 0; k < n; k++) {
+		pthread_join(wc[k].wc_thread, NULL);
+		do_worker_free(&wc[k]);
+	}
+	free(wc);
+	config_unref(cf);
+	log_info("stopped");
+	return (0);
+}
