@@ -138,7 +138,7 @@ gather_call_done(struct ucall *uc)
 	g->g_npending--;
 	log_debug("%s: req %llu: %s: %s in %.1f ms", __func__,
 	    (unsigned long long)g->g_id, uc->uc_conf->up_name,
-	    upstream_kind_name(uc->uc_kind),
+	    merge_kind_name(uc->uc_kind),
 	    (double)(uc->uc_end_us - uc->uc_start_us) / 1000.0);
 	if (g->g_flags & G_CLOSING)
 		return;
@@ -205,7 +205,11 @@ do_finish(struct gather *g, const char *reason)
 		return;
 	out = do_outcomes(g, reason);
 	memset(&mr, 0, sizeof(mr));
-	merge_reply(g->g_ep->ep_merge, out, g->g_ncalls, &mr);
+	if (merge_reply(g->g_ep->ep_merge, out, g->g_ncalls, &mr) == -1) {
+		mr.mr_status = 500;
+		mr.mr_body = merge_error_body("cannot build the reply");
+		mr.mr_len = strlen(mr.mr_body);
+	}
 	g->g_nok = 0;
 	for (i = 0; i < g->g_ncalls; i++) {
 		g->g_calls[i].uc_kind = out[i].o_kind;

@@ -361,7 +361,6 @@ size_t	 upstream_multi_nhandles(struct upstream_multi *);
 int	 upstream_start(struct upstream_multi *, struct ucall *,
 	    const struct client_req *, uint64_t);
 void	 upstream_cancel(struct upstream_multi *, struct ucall *);
-const char *upstream_kind_name(enum call_kind);
 
 /* merge.c */
 int	 merge_reply(enum merge_mode, struct outcome *, size_t,

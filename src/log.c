@@ -39,6 +39,9 @@ log_setverbose(int debug)
 	log_debug_on = debug;
 }
 
+static void	do_log(enum log_prio, const char *, const char *, va_list)
+		    __attribute__((format(printf, 3, 0)));
+
 static void
 do_log(enum log_prio prio, const char *errstr, const char *fmt, va_list ap)
 {

@@ -41,26 +41,6 @@ struct sockinfo {
 
 static void	do_check_info(struct upstream_multi *);
 
-/* Name of an outcome kind, as it appears in replies and logs. */
-const char *
-upstream_kind_name(enum call_kind kind)
-{
-	static const char *const names[] = {
-		[CALL_OK] = "ok",
-		[CALL_TIMEOUT] = "timeout",
-		[CALL_CONNECT] = "connect",
-		[CALL_STATUS] = "status",
-		[CALL_DECODE] = "decode",
-		[CALL_TOO_LARGE] = "too_large",
-		[CALL_CIRCUIT_OPEN] = "circuit_open",
-		[CALL_CANCELLED] = "cancelled",
-	};
-
-	if ((size_t)kind >= sizeof(names) / sizeof(names[0]))
-		return ("unknown");
-	return (names[kind]);
-}
-
 /* Process-wide libcurl setup; main.c calls it once before any thread. */
 int
 upstream_global_init(void)
