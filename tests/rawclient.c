@@ -2,7 +2,7 @@
  * rawclient: send raw request bytes to a loopback server exactly as a
  * test wants them framed on the wire, and print the raw reply.
  *
- *	rawclient [-6] [-r] HOST PORT [-b | -s N] [-c MS] [-t MS]
+ *	rawclient [-6] [-r] [-v] HOST PORT [-b | -s N] [-c MS] [-t MS]
  *
  * The request is read from stdin; a lone "\n" becomes "\r\n" unless -r.
  * The bytes go out whole, one byte per write about 1 ms apart (-b, with
@@ -12,6 +12,8 @@
  * that goes away).  -t bounds the whole wait for the reply (default
  * 5000 ms).  Whatever arrived is written to stdout.  Exit status: 0 when
  * the server closed (or -c ran out), 1 on timeout or error, 2 on usage.
+ * -v reports on stderr when the first reply byte came, in ms after the
+ * connection was made ("first-byte-ms N"), for tests of server timers.
  *
  * Plain POSIX sockets and poll; nothing else, so that it works the same
  * against any server.  Only loopback addresses are accepted.
@@ -43,15 +45,17 @@
 #define RAW_DEFAULT_TIMEOUT_MS	5000
 
 struct buf {
-	char	*b_data;
-	size_t	 b_len;
-	size_t	 b_cap;
+	char		*b_data;
+	size_t		 b_len;
+	size_t		 b_cap;
+	long long	 b_first_ms;	/* when the first byte came, or -1 */
 };
 
 struct opts {
 	int		 o_family;
 	int		 o_rawlf;
 	int		 o_bytewise;
+	int		 o_verbose;
 	long		 o_split;	/* -1: no split */
 	long		 o_close_ms;	/* -1: read until EOF */
 	long		 o_timeout_ms;
@@ -115,7 +119,7 @@ parse_ms(const char *s)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: rawclient [-6] [-r] HOST PORT [-b | -s N] "
+	fprintf(stderr, "usage: rawclient [-6] [-r] [-v] HOST PORT [-b | -s N] "
 	    "[-c MS] [-t MS]\n");
 	exit(2);
 }
@@ -136,6 +140,8 @@ parse_args(int argc, char *argv[], struct opts *o)
 			o->o_family = AF_INET6;
 		else if (strcmp(argv[i], "-r") == 0)
 			o->o_rawlf = 1;
+		else if (strcmp(argv[i], "-v") == 0)
+			o->o_verbose = 1;
 		else if (strcmp(argv[i], "-b") == 0)
 			o->o_bytewise = 1;
 		else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
@@ -288,6 +294,8 @@ pump(int fd, struct buf *reply, long long deadline, int want_write)
 				return -2;
 			}
 			if (n > 0) {
+				if (reply->b_first_ms < 0)
+					reply->b_first_ms = now_ms();
 				if (reply->b_len + n > RAW_MAX_REPLY) {
 					warnx_("reply over %d bytes",
 					    RAW_MAX_REPLY);
@@ -379,7 +387,8 @@ int
 main(int argc, char *argv[])
 {
 	struct opts o;
-	struct buf req = { NULL, 0, 0 }, reply = { NULL, 0, 0 };
+	struct buf req = { NULL, 0, 0, -1 }, reply = { NULL, 0, 0, -1 };
+	long long t0;
 	size_t off;
 	ssize_t w;
 	int fd, r, rc = 0;
@@ -391,6 +400,7 @@ main(int argc, char *argv[])
 		free(req.b_data);
 		return 1;
 	}
+	t0 = now_ms();
 
 	/*
 	 * Then read until the server closes (-1), the deadline (0) or an
@@ -411,6 +421,8 @@ main(int argc, char *argv[])
 	if (r != -1)
 		rc = 1;
 	close(fd);
+	if (o.o_verbose && reply.b_first_ms >= 0)
+		fprintf(stderr, "first-byte-ms %lld\n", reply.b_first_ms - t0);
 
 	for (off = 0; off < reply.b_len; off += (size_t)w) {
 		w = write(STDOUT_FILENO, reply.b_data + off, reply.b_len - off);

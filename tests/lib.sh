@@ -1,0 +1,588 @@
+# tests/lib.sh: the shared part of gatherd's integration scenarios.
+#
+# Each tests/scenarios/NAME.sh sources this file, then states in order what
+# its mock upstreams do (query parameters in the upstream URLs of its YAML),
+# what the client sends, and what the client and the upstreams must see:
+#
+#	mock_start a
+#	gatherd_config <<'EOF'
+#	listen: [@LISTEN@]
+#	endpoints:
+#	  - path: /x
+#	    upstreams:
+#	      - {name: a, url: "http://127.0.0.1:@PORT_A@/a?delay=100"}
+#	EOF
+#	gatherd_start
+#	req GET /x
+#	expect_status 200
+#	expect_body '{"a": {"path":"/a?delay=100"}}'
+#	pass
+#
+# Every process started here is stopped by the EXIT trap, and the temp dir
+# $T removed (kept when KEEP_TMP is set, or printed on failure with it).
+# Every wait is a poll of a condition bounded in time: nothing sleeps to
+# synchronise.  Run by hand from the source tree after `make check` built
+# the helpers:	bash tests/scenarios/NAME.sh
+# (VPATH: top_srcdir=... top_builddir=... bash $top_srcdir/tests/...).
+#
+# Placeholders in gatherd_config: @LISTEN@ (127.0.0.1:$GATHERD_PORT),
+# @PORT_X@ ($MOCK_X_PORT from mock_start x, or $PORT_X), @T@ (temp dir).
+
+set -eu
+
+SCENARIO=$(basename "$0" .sh)
+_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${top_srcdir:=$(cd "$_lib_dir/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${GATHERD:=$top_builddir/src/gatherd}"
+MOCK=$top_builddir/tests/mock_upstream
+RAWCLIENT=$top_builddir/tests/rawclient
+export top_srcdir top_builddir GATHERD
+
+. "$top_srcdir/tests/nginx.sh"
+
+# Polling step and default bound, in seconds.
+POLL_STEP=0.02
+WAIT_DEFAULT=5
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/gatherd-$SCENARIO.XXXXXX")
+_PIDS=()
+GATHERD_PID=
+GATHERD_PORT=${GATHERD_PORT:-}
+REQ_STATUS= REQ_TIME= REQ_RC=0
+RAW_RC=0
+
+_cleanup() {
+	local rc=$? pid i
+	trap - EXIT
+	for pid in ${_PIDS[@]+"${_PIDS[@]}"}; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in ${_PIDS[@]+"${_PIDS[@]}"}; do
+		for ((i = 0; i < 250; i++)); do
+			_alive "$pid" || break
+			sleep "$POLL_STEP"
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ -n "${KEEP_TMP:-}" ]; then
+		echo "temp dir kept: $T"
+	else
+		rm -rf "$T"
+	fi
+	exit "$rc"
+}
+trap _cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+_track() { _PIDS+=("$1"); }
+
+_untrack() {
+	local keep=() pid
+	for pid in ${_PIDS[@]+"${_PIDS[@]}"}; do
+		[ "$pid" = "$1" ] || keep+=("$pid")
+	done
+	_PIDS=(${keep[@]+"${keep[@]}"})
+}
+
+# A child that exited is a zombie until waited for: kill -0 still succeeds.
+_alive() {
+	local st
+	[ -r "/proc/$1/stat" ] || return 1
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	st=${st##*) }
+	[ "${st%% *}" != Z ]
+}
+
+log() { printf '%s\n' "$*"; }
+
+# fail MESSAGE...: say what went wrong, show gatherd's log, exit 1.
+fail() {
+	{
+		printf 'FAIL: %s: %s\n' "$SCENARIO" "$1"
+		shift
+		[ $# -eq 0 ] || printf '%s\n' "$@"
+		if [ -s "$T/gatherd.log" ]; then
+			echo "--- gatherd log (last 30 lines) ---"
+			tail -n 30 "$T/gatherd.log"
+			echo "---"
+		fi
+	} >&2
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $SCENARIO: $*"
+	exit 77
+}
+
+# wait_for [-t SECONDS] CMD...: poll CMD until it succeeds, or fail.
+wait_for() {
+	local secs=$WAIT_DEFAULT n i
+	if [ "$1" = -t ]; then
+		secs=$2
+		shift 2
+	fi
+	n=$(awk -v s="$secs" -v d="$POLL_STEP" 'BEGIN { print int(s / d) + 1 }')
+	for ((i = 0; i < n; i++)); do
+		"$@" && return 0
+		sleep "$POLL_STEP"
+	done
+	"$@" && return 0
+	fail "timed out after ${secs}s waiting for: $*"
+}
+
+# free_port: print a loopback port nothing is bound to.
+free_port() {
+	"$MOCK" -F
+}
+
+port_open() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+_need() {
+	[ -x "$1" ] || fail "$1 is missing: build it first (make check)"
+}
+
+# ------------------------------------------------------------------------
+# Mock upstreams (tests/mock_upstream.c)
+
+# mock_start NAME: a mock on a free port; exports MOCK_<NAME>_PORT; its log
+# is $T/NAME.log.
+mock_start() {
+	local name=$1 up pid
+	up=$(printf '%s' "$name" | tr '[:lower:]-' '[:upper:]_')
+	_need "$MOCK"
+	"$MOCK" -p 0 -P "$T/$name.port" -l "$T/$name.log" \
+	    2>>"$T/$name.err" &
+	pid=$!
+	_track "$pid"
+	wait_for test -s "$T/$name.port"
+	eval "MOCK_${up}_PORT=\$(cat \"\$T/\$name.port\")"
+	eval "MOCK_${up}_PID=$pid"
+	export "MOCK_${up}_PORT"
+}
+
+_mock_port() {
+	local up v
+	up=$(printf '%s' "$1" | tr '[:lower:]-' '[:upper:]_')
+	v="MOCK_${up}_PORT"
+	printf '%s' "${!v}"
+}
+
+# mock_get NAME PATH: GET from the mock itself, print the body.
+mock_get() {
+	curl -sS --noproxy '*' --max-time 5 \
+	    "http://127.0.0.1:$(_mock_port "$1")$2"
+}
+
+# mock_stat NAME FIELD: one number of the mock's /_stats.
+mock_stat() {
+	mock_get "$1" /_stats | sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p"
+}
+
+mock_reset() {
+	mock_get "$1" /_reset >/dev/null
+}
+
+_mock_stat_is() {
+	[ "$(mock_stat "$1" "$2")" = "$3" ]
+}
+
+# expect_mock_stat NAME FIELD N [SECONDS]: wait until the counter is N.
+expect_mock_stat() {
+	local i n
+	n=$(awk -v s="${4:-$WAIT_DEFAULT}" -v d="$POLL_STEP" \
+	    'BEGIN { print int(s / d) + 1 }')
+	for ((i = 0; i < n; i++)); do
+		_mock_stat_is "$1" "$2" "$3" && return 0
+		sleep "$POLL_STEP"
+	done
+	fail "mock $1: expected $2 = $3" "seen: $(mock_get "$1" /_stats)"
+}
+
+# expect_mock_log NAME REGEX: some line of the mock's log matches (polled,
+# since the upstream call may still be on its way).
+expect_mock_log() {
+	local i n
+	n=$(awk -v s="$WAIT_DEFAULT" -v d="$POLL_STEP" \
+	    'BEGIN { print int(s / d) + 1 }')
+	for ((i = 0; i < n; i++)); do
+		grep -Eq -- "$2" "$T/$1.log" 2>/dev/null && return 0
+		sleep "$POLL_STEP"
+	done
+	fail "mock $1: no log line matches: $2" "--- $1 log ---" \
+	    "$(cat "$T/$1.log" 2>/dev/null)"
+}
+
+# expect_no_mock_log NAME REGEX: no line matches (checked now).
+expect_no_mock_log() {
+	if grep -Eq -- "$2" "$T/$1.log" 2>/dev/null; then
+		fail "mock $1: a log line matches what must not be seen: $2" \
+		    "--- $1 log ---" "$(cat "$T/$1.log")"
+	fi
+}
+
+# expect_mock_header NAME 'Header: value': the mock's log has a HDR line
+# with that value exactly and that name in any case.
+expect_mock_header() {
+	local name=${2%%:*} want=${2#*: }
+	awk -v n="${name,,}" -v w="$want" '
+		substr($0, 1, 4) == "HDR " {
+			i = index($0, ": ")
+			if (tolower(substr($0, 5, i - 5)) == n &&
+			    substr($0, i + 2) == w)
+				found = 1
+		}
+		END { exit !found }' "$T/$1.log" ||
+	    fail "mock $1: expected header '$2'" "--- $1 log ---" \
+	    "$(cat "$T/$1.log" 2>/dev/null)"
+}
+
+# expect_no_mock_header NAME HEADER: no HDR line names it (any case).
+expect_no_mock_header() {
+	if awk -v n="${2,,}" '
+		substr($0, 1, 4) == "HDR " {
+			i = index($0, ": ")
+			if (tolower(substr($0, 5, i - 5)) == n)
+				found = 1
+		}
+		END { exit !found }' "$T/$1.log"; then
+		fail "mock $1: header $2 must not reach the upstream" \
+		    "--- $1 log ---" "$(cat "$T/$1.log")"
+	fi
+}
+
+# mock_log_count NAME REGEX: how many lines match.
+mock_log_count() {
+	grep -Ec -- "$2" "$T/$1.log" 2>/dev/null || true
+}
+
+# ------------------------------------------------------------------------
+# nginx (tests/nginx.sh): a real third-party upstream.
+
+# nginx_start: nginx on a free port, its files under $T/nginx; exports
+# NGINX_PORT (@PORT_NGINX@).  Exits 77 (skip) when nginx is not installed.
+nginx_start() {
+	nginx_bin >/dev/null || skip "nginx is not installed"
+	NGINX_PORT=$(free_port)
+	export NGINX_PORT
+	nginx_write_conf "$T/nginx" "$NGINX_PORT"
+	nginx_launch "$T/nginx"
+	_track "$NGINX_PID"
+	wait_for _nginx_up
+}
+
+_nginx_up() {
+	_alive "$NGINX_PID" || fail "nginx exited while starting" \
+	    "$(cat "$T/nginx/error.log" 2>/dev/null)"
+	port_open "$NGINX_PORT"
+}
+
+# ------------------------------------------------------------------------
+# gatherd
+
+# gatherd_config [FILE]: write the YAML on stdin to FILE (default
+# $T/gatherd.yaml), replacing the @...@ placeholders.
+gatherd_config() {
+	local file=${1:-$T/gatherd.yaml} v name args=()
+	if [ -z "$GATHERD_PORT" ]; then
+		GATHERD_PORT=$(free_port) || fail "no free port for gatherd"
+	fi
+	args+=(-e "s|@LISTEN@|127.0.0.1:$GATHERD_PORT|g" -e "s|@T@|$T|g")
+	for v in $(compgen -v); do
+		case $v in
+		MOCK_*_PORT) name=${v#MOCK_}; name=${name%_PORT} ;;
+		PORT_*) name=${v#PORT_} ;;
+		NGINX_PORT) name=NGINX ;;
+		*) continue ;;
+		esac
+		args+=(-e "s|@PORT_$name@|${!v}|g")
+	done
+	sed "${args[@]}" >"$file"
+	if grep -n '@[A-Z_]*@' "$file" >&2; then
+		fail "unresolved placeholder in $file"
+	fi
+}
+
+# gatherd_start [ARGS...]: run gatherd on $T/gatherd.yaml, stderr to
+# $T/gatherd.log, and wait until its port accepts connections.
+gatherd_start() {
+	_need "$GATHERD"
+	"$GATHERD" -c "$T/gatherd.yaml" "$@" </dev/null \
+	    >>"$T/gatherd.log" 2>&1 &
+	GATHERD_PID=$!
+	_track "$GATHERD_PID"
+	wait_for _gatherd_up
+}
+
+_gatherd_up() {
+	_alive "$GATHERD_PID" || fail "gatherd exited while starting"
+	port_open "$GATHERD_PORT"
+}
+
+_gone() { ! _alive "$1"; }
+
+# gatherd_stop: SIGTERM; it must exit 0 within shutdown_timeout, and under
+# SANITIZER_BUILD its log must hold no sanitizer report.
+gatherd_stop() {
+	local rc=0
+	[ -n "$GATHERD_PID" ] || return 0
+	_alive "$GATHERD_PID" || fail "gatherd died before SIGTERM"
+	kill -TERM "$GATHERD_PID"
+	wait_for -t 15 _gone "$GATHERD_PID"
+	wait "$GATHERD_PID" || rc=$?
+	_untrack "$GATHERD_PID"
+	GATHERD_PID=
+	[ "$rc" -eq 0 ] || fail "gatherd exited with status $rc on SIGTERM"
+	if [ -n "${SANITIZER_BUILD:-}" ] && grep -Eq \
+	    'ERROR: AddressSanitizer|runtime error|LeakSanitizer' \
+	    "$T/gatherd.log"; then
+		fail "sanitizer report in gatherd's log"
+	fi
+}
+
+# expect_alive: gatherd must still be running (e.g. after a client left).
+expect_alive() {
+	_alive "$GATHERD_PID" || fail "gatherd is no longer running"
+}
+
+# gatherd_check FILE: run `gatherd -t -c FILE`; output in $T/check.out,
+# exit status in CHECK_RC.
+gatherd_check() {
+	_need "$GATHERD"
+	CHECK_RC=0
+	"$GATHERD" -t -c "$1" </dev/null >"$T/check.out" 2>&1 || CHECK_RC=$?
+}
+
+expect_check_rc() {
+	[ "$CHECK_RC" = "$1" ] || fail "gatherd -t: expected exit $1" \
+	    "seen: exit $CHECK_RC" "--- output ---" "$(cat "$T/check.out")"
+}
+
+# expect_check_line REGEX: some line of gatherd -t's output matches.
+expect_check_line() {
+	grep -Eq -- "$1" "$T/check.out" || fail \
+	    "gatherd -t: no output line matches: $1" "--- output ---" \
+	    "$(cat "$T/check.out")"
+}
+
+# expect_log REGEX: some line of gatherd's log matches (polled: the
+# per-request line is written when the request closes).
+expect_log() {
+	local i n
+	n=$(awk -v s="$WAIT_DEFAULT" -v d="$POLL_STEP" \
+	    'BEGIN { print int(s / d) + 1 }')
+	for ((i = 0; i < n; i++)); do
+		grep -Eq -- "$1" "$T/gatherd.log" && return 0
+		sleep "$POLL_STEP"
+	done
+	fail "gatherd log: no line matches: $1"
+}
+
+# ------------------------------------------------------------------------
+# Requests with curl
+
+# req METHOD PATH [CURL ARGS...]: sets REQ_STATUS, REQ_TIME (seconds) and
+# REQ_RC; headers in $T/headers, body in $T/body.
+req() {
+	local method=$1 path=$2 out
+	shift 2
+	local m=(-X "$method")
+	[ "$method" != HEAD ] || m=(-I)
+	: >"$T/headers"
+	: >"$T/body"
+	REQ_RC=0
+	out=$(curl -sS --noproxy '*' --path-as-is --max-time 15 "${m[@]}" \
+	    -D "$T/headers" -o "$T/body" -w '%{http_code} %{time_total}' \
+	    "$@" "http://127.0.0.1:$GATHERD_PORT$path" 2>"$T/curl.err") ||
+	    REQ_RC=$?
+	REQ_STATUS=${out%% *}
+	REQ_TIME=${out#* }
+	log "req $method $path -> $REQ_STATUS in ${REQ_TIME}s (curl $REQ_RC)"
+}
+
+_show_reply() {
+	echo "--- reply headers ---"
+	tr -d '\r' <"$T/headers"
+	echo "--- reply body ---"
+	cat "$T/body"
+	echo
+	[ ! -s "$T/curl.err" ] || { echo "--- curl ---"; cat "$T/curl.err"; }
+}
+
+expect_status() {
+	[ "$REQ_STATUS" = "$1" ] || fail "expected status $1" \
+	    "seen: $REQ_STATUS" "$(_show_reply)"
+}
+
+# _header_values FILE NAME: the values of NAME in the last reply head in
+# FILE, one a line, leading and trailing blanks removed.
+_header_values() {
+	local line name=${2,,} vals=() v
+	while IFS= read -r line || [ -n "$line" ]; do
+		line=${line%$'\r'}
+		case $line in
+		HTTP/*) vals=(); continue ;;
+		"") continue ;;
+		*:*) ;;
+		*) continue ;;
+		esac
+		v=${line%%:*}
+		[ "${v,,}" = "$name" ] || continue
+		v=${line#*:}
+		v=${v#"${v%%[![:blank:]]*}"}
+		v=${v%"${v##*[![:blank:]]}"}
+		vals+=("$v")
+	done <"$1"
+	[ ${#vals[@]} -eq 0 ] || printf '%s\n' "${vals[@]}"
+}
+
+# expect_header 'Name: value': exact value, name case-insensitive.
+expect_header() {
+	local name=${1%%:*} want=${1#*: }
+	_header_values "$T/headers" "$name" | grep -Fxq -- "$want" ||
+	    fail "expected header '$1'" \
+	    "seen $name: $(_header_values "$T/headers" "$name" | tr '\n' ' ')" \
+	    "$(_show_reply)"
+}
+
+# expect_header_re NAME REGEX: the value matches an extended regex.
+expect_header_re() {
+	_header_values "$T/headers" "$1" | grep -Eq -- "$2" ||
+	    fail "expected header $1 matching: $2" \
+	    "seen $1: $(_header_values "$T/headers" "$1" | tr '\n' ' ')" \
+	    "$(_show_reply)"
+}
+
+expect_no_header() {
+	if [ -n "$(_header_values "$T/headers" "$1")" ]; then
+		fail "expected no $1 header" "$(_show_reply)"
+	fi
+}
+
+# norm_json: make the varying parts of an error reply comparable:
+# "ms": 123.4 -> "ms": N; the text of "message" and "error" -> "...".
+norm_json() {
+	sed -E \
+	    -e 's/"ms": ?-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?/"ms": N/g' \
+	    -e 's/"(message|error)": ?"([^"\\]|\\.)*"/"\1": "..."/g'
+}
+
+# expect_body 'EXACT': the body, with its trailing newlines removed.
+expect_body() {
+	local got
+	got=$(cat "$T/body")
+	[ "$got" = "$1" ] || fail "unexpected body" "expected: $1" \
+	    "seen:     $got" "$(_show_reply)"
+}
+
+# expect_body_norm 'EXACT AFTER norm_json': for replies holding _errors.
+expect_body_norm() {
+	local got
+	got=$(norm_json <"$T/body")
+	[ "$got" = "$1" ] || fail "unexpected body (normalised)" \
+	    "expected: $1" "seen:     $got" "$(_show_reply)"
+}
+
+expect_body_re() {
+	grep -Eq -- "$1" "$T/body" || fail "body does not match: $1" \
+	    "$(_show_reply)"
+}
+
+# expect_time_below SECONDS: the last request took less.
+expect_time_below() {
+	awk -v t="$REQ_TIME" -v m="$1" 'BEGIN { exit !(t + 0 < m + 0) }' ||
+	    fail "expected the request to take under ${1}s" \
+	    "seen: ${REQ_TIME}s"
+}
+
+# ------------------------------------------------------------------------
+# Raw requests (tests/rawclient.c)
+
+# raw [RAWCLIENT OPTIONS...] <<EOF: send stdin to gatherd as raw bytes;
+# the reply in $T/raw.out, the exit status in RAW_RC.
+raw() {
+	_need "$RAWCLIENT"
+	RAW_RC=0
+	"$RAWCLIENT" 127.0.0.1 "$GATHERD_PORT" "$@" >"$T/raw.out" \
+	    2>"$T/raw.err" || RAW_RC=$?
+	log "raw $* -> $(head -n 1 "$T/raw.out" | tr -d '\r') (rc $RAW_RC)"
+}
+
+_show_raw() {
+	echo "--- raw reply ---"
+	cat -A "$T/raw.out" | head -n 40
+	[ ! -s "$T/raw.err" ] || { echo "--- rawclient ---"; cat "$T/raw.err"; }
+}
+
+# raw_statuses: the status code of every reply in $T/raw.out, in order.
+raw_statuses() {
+	tr -d '\r' <"$T/raw.out" | sed -n 's|^HTTP/1\.[01] \([0-9][0-9][0-9]\).*|\1|p'
+}
+
+# expect_raw_status N: the first reply's status.
+expect_raw_status() {
+	local got
+	got=$(head -n 1 "$T/raw.out" | tr -d '\r' |
+	    sed -n 's|^HTTP/1\.[01] \([0-9][0-9][0-9]\).*|\1|p')
+	[ "$got" = "$1" ] || fail "expected raw status $1" "seen: ${got:-none}" \
+	    "$(_show_raw)"
+}
+
+# raw_head / raw_body: the first reply's head and what follows it.
+raw_head() {
+	tr -d '\r' <"$T/raw.out" | sed '/^$/q'
+}
+
+raw_body() {
+	local cl
+	raw_head >"$T/raw.head"
+	cl=$(_header_values "$T/raw.head" Content-Length | head -n 1)
+	if grep -iq '^transfer-encoding:.*chunked' "$T/raw.head"; then
+		sed '1,/^\r\{0,1\}$/d' "$T/raw.out" | _dechunk
+	elif [ -n "$cl" ]; then
+		sed '1,/^\r\{0,1\}$/d' "$T/raw.out" | head -c "$cl"
+	else
+		sed '1,/^\r\{0,1\}$/d' "$T/raw.out"
+	fi
+}
+
+# _dechunk: a chunked body on stdin, its data on stdout (bounded by input).
+_dechunk() {
+	local LC_ALL=C line size data
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		size=$((16#${line%%;*}))
+		[ "$size" -gt 0 ] || break
+		IFS= read -r -N "$size" data || true
+		printf '%s' "$data"
+		IFS= read -r line || true
+	done
+}
+
+expect_raw_header() {
+	local name=${1%%:*} want=${1#*: }
+	raw_head >"$T/raw.head"
+	_header_values "$T/raw.head" "$name" | grep -Fxq -- "$want" ||
+	    fail "expected raw reply header '$1'" "$(_show_raw)"
+}
+
+# expect_raw_body_norm 'EXACT': the first reply's body after norm_json.
+expect_raw_body_norm() {
+	local got
+	got=$(raw_body | norm_json)
+	[ "$got" = "$1" ] || fail "unexpected raw body (normalised)" \
+	    "expected: $1" "seen:     $got" "$(_show_raw)"
+}
+
+# ------------------------------------------------------------------------
+
+# pass: stop gatherd with SIGTERM (checked) and end the scenario.
+pass() {
+	gatherd_stop
+	echo "PASS: $SCENARIO"
+	exit 0
+}
