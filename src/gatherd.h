@@ -300,6 +300,11 @@ int	 parse_status_range(const char *, struct status_range *,
 int	 parse_bool(const char *, int *, const char **);
 int	 parse_uint(const char *, uint64_t, uint64_t *, const char **);
 int	 parse_listen(const char *, struct listen_addr *, const char **);
+int	 parse_method(const char *, const char **);
+int	 parse_header_name(const char *, const char **);
+int	 parse_header_value(const char *, const char **);
+int	 parse_name(const char *, const char **);
+int	 parse_query_name(const char *, const char **);
 
 /* config.c */
 struct gatherd_conf *config_load(const char *, char *, size_t);
@@ -314,6 +319,7 @@ void	 router_free_segs(struct path_seg *, size_t, char **, size_t);
 int	 router_match(const struct gatherd_conf *, const char *,
 	    const char *, struct route_match *, char *, size_t);
 void	 route_match_free(struct route_match *);
+int	 router_same_route(const struct endpoint *, const struct endpoint *);
 
 /* url.c */
 int	 url_tmpl_parse(const char *, char **, size_t, struct url_tmpl *,
