@@ -547,8 +547,12 @@ gate_new(struct worker *w, struct bufferevent *under)
 		fatalx("%s: event_new", __func__);
 	do_next(gt);
 	bufferevent_getcb(under, &rcb, &wcb, &ecb, &cbarg);
-	gt->gt_filter = bufferevent_filter_new(under, on_filter_in, NULL, 0,
-	    on_filter_free, gt);
+	/*
+	 * Deferred callbacks, as evhtp's own bufferevents have: evhtp must
+	 * never be re-entered from inside evhtp_send_reply().
+	 */
+	gt->gt_filter = bufferevent_filter_new(under, on_filter_in, NULL,
+	    BEV_OPT_DEFER_CALLBACKS, on_filter_free, gt);
 	if (gt->gt_filter == NULL)
 		fatalx("%s: bufferevent_filter_new", __func__);
 	bufferevent_setcb(gt->gt_filter, rcb, wcb, ecb, cbarg);

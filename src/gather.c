@@ -218,9 +218,9 @@ do_finish(struct gather *g, const char *reason)
 	}
 	free(out);
 	if (g->g_req != NULL) {
+		g->g_status = mr.mr_status;
 		server_reply(g, mr.mr_status, mr.mr_body, mr.mr_len,
 		    mr.mr_timing, mr.mr_complete);
-		g->g_status = mr.mr_status;
 	}
 	g->g_flags |= G_REPLIED;
 	merge_result_free(&mr);

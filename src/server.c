@@ -67,19 +67,24 @@ do_send_error(evhtp_request_t *req, int status, const char *why)
 	free(body);
 }
 
-/* Reply to a gather's client: merged body and the gather headers. */
+/*
+ * Reply to a gather's client: merged body and the gather headers.  The
+ * gather is detached first, since evhtp may finish the request at once.
+ */
 void
 server_reply(struct gather *g, int status, const char *body, size_t len,
     const char *timing, int complete)
 {
 	struct sconn	*sc = g->g_req;
+	evhtp_request_t	*req;
 
-	if (sc == NULL || sc->sc_req == NULL)
+	if (sc == NULL || (req = sc->sc_req) == NULL)
 		return;
-	do_header(sc->sc_req, "X-Gather-Complete", complete ? "true" : "false");
+	server_detach(g);
+	do_header(req, "X-Gather-Complete", complete ? "true" : "false");
 	if (timing != NULL && timing[0] != '\0')
-		do_header(sc->sc_req, "Server-Timing", timing);
-	do_send(sc->sc_req, status, body, len);
+		do_header(req, "Server-Timing", timing);
+	do_send(req, status, body, len);
 }
 
 /* Forget the gather's request: no hook of it may reach the gather again. */
