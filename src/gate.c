@@ -55,6 +55,10 @@ struct gate {
 	int			 gt_head_done;
 	int			 gt_status;	/* error status found by a check */
 	const char		*gt_why;
+	bufferevent_data_cb	 gt_rcb;	/* evhtp's callbacks */
+	bufferevent_data_cb	 gt_wcb;
+	bufferevent_event_cb	 gt_ecb;
+	void			*gt_cbarg;
 	TAILQ_ENTRY(gate)	 gt_entry;	/* worker's lingering list */
 };
 
@@ -386,6 +390,40 @@ do_reject(struct gate *gt)
 	event_active(gt->gt_kick, EV_TIMEOUT, 0);
 }
 
+/*
+ * libevent: an event on the connection, passed on to evhtp.  evhtp ignores
+ * an end of file when errno happens to hold EAGAIN (a stale value, since
+ * this callback is deferred), and would then never see the client leave:
+ * an end of file is always reported to it as an error too.
+ */
+static void
+on_filter_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct gate	*gt = arg;
+
+	if (what & BEV_EVENT_EOF)
+		what |= BEV_EVENT_ERROR;
+	gt->gt_ecb(bev, what, gt->gt_cbarg);
+}
+
+/* libevent: a whole request is in evhtp's input; evhtp reads it. */
+static void
+on_filter_read(struct bufferevent *bev, void *arg)
+{
+	struct gate	*gt = arg;
+
+	gt->gt_rcb(bev, gt->gt_cbarg);
+}
+
+/* libevent: evhtp's output was handed to the socket. */
+static void
+on_filter_write(struct bufferevent *bev, void *arg)
+{
+	struct gate	*gt = arg;
+
+	gt->gt_wcb(bev, gt->gt_cbarg);
+}
+
 /* Tell evhtp the connection is over; it frees it, and the gate lingers. */
 static void
 do_hangup(struct gate *gt)
@@ -532,9 +570,6 @@ struct gate *
 gate_new(struct worker *w, struct bufferevent *under)
 {
 	struct gate		*gt;
-	bufferevent_data_cb	 rcb, wcb;
-	bufferevent_event_cb	 ecb;
-	void			*cbarg;
 	struct timeval		 tv;
 	uint64_t		 ms = w->w_conf->cf_limits.lim_client_timeout_ms;
 
@@ -546,7 +581,8 @@ gate_new(struct worker *w, struct bufferevent *under)
 	if (gt->gt_timer == NULL || gt->gt_kick == NULL)
 		fatalx("%s: event_new", __func__);
 	do_next(gt);
-	bufferevent_getcb(under, &rcb, &wcb, &ecb, &cbarg);
+	bufferevent_getcb(under, &gt->gt_rcb, &gt->gt_wcb, &gt->gt_ecb,
+	    &gt->gt_cbarg);
 	/*
 	 * Deferred callbacks, as evhtp's own bufferevents have: evhtp must
 	 * never be re-entered from inside evhtp_send_reply().
@@ -555,7 +591,8 @@ gate_new(struct worker *w, struct bufferevent *under)
 	    BEV_OPT_DEFER_CALLBACKS, on_filter_free, gt);
 	if (gt->gt_filter == NULL)
 		fatalx("%s: bufferevent_filter_new", __func__);
-	bufferevent_setcb(gt->gt_filter, rcb, wcb, ecb, cbarg);
+	bufferevent_setcb(gt->gt_filter, on_filter_read, on_filter_write,
+	    on_filter_event, gt);
 	bufferevent_enable(gt->gt_filter, EV_READ | EV_WRITE);
 	/* A client that does not read its reply is dropped. */
 	tv.tv_sec = ms / 1000;
