@@ -972,17 +972,25 @@ do_conf(struct cfctx *c)
 /* ------------------------------------------------------------------ */
 /* Loading.                                                            */
 
+/* A libyaml error; a reader error has only a byte offset, so count. */
 static void
-do_yaml_err(struct cfctx *c, yaml_parser_t *p)
+do_yaml_err(struct cfctx *c, yaml_parser_t *p, const unsigned char *buf)
 {
+	yaml_mark_t	 m;
+	size_t		 i;
+
 	if (p->error == YAML_MEMORY_ERROR)
 		fatalx("%s: libyaml: out of memory", __func__);
-	if (p->context != NULL)
+	if (p->error == YAML_READER_ERROR) {
+		memset(&m, 0, sizeof(m));
+		for (i = 0; i < p->problem_offset; i++) {
+			m.column = buf[i] == '\n' ? 0 : m.column + 1;
+			m.line += buf[i] == '\n';
+		}
+		do_err_at(c, m, "(yaml)", "%s", p->problem);
+	} else if (p->context != NULL)
 		do_err_at(c, p->problem_mark, "(yaml)", "%s %s at line %zu",
 		    p->problem, p->context, p->context_mark.line + 1);
-	else if (p->error == YAML_READER_ERROR)
-		do_err_at(c, p->problem_mark, "(yaml)", "%s at byte %zu",
-		    p->problem, p->problem_offset);
 	else
 		do_err_at(c, p->problem_mark, "(yaml)", "%s",
 		    p->problem != NULL ? p->problem : "not valid YAML");
@@ -1037,7 +1045,7 @@ do_scan(struct cfctx *c, const unsigned char *buf, size_t len)
 	yaml_parser_set_input_string(&p, buf, len);
 	while (!done && why == NULL) {
 		if (!yaml_parser_parse(&p, &ev)) {
-			do_yaml_err(c, &p);
+			do_yaml_err(c, &p, buf);
 			break;
 		}
 		done = ev.type == YAML_STREAM_END_EVENT;
@@ -1093,7 +1101,7 @@ config_load(const char *file, char *errbuf, size_t errlen)
 		yaml_parser_initialize(&p);
 		yaml_parser_set_input_string(&p, buf, len);
 		if (!yaml_parser_load(&p, &c.c_doc))
-			do_yaml_err(&c, &p);
+			do_yaml_err(&c, &p, buf);
 		else {
 			do_conf(&c);
 			yaml_document_delete(&c.c_doc);

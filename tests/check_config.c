@@ -27,8 +27,8 @@ static char	 srcdir[PATH_MAX];
 
 static const char *const bad_cases[] = {
 	"aliases", "bad_duration", "bad_headers", "bad_listen", "bad_name",
-	"bad_path", "bad_size", "bad_status", "bad_url", "bad_values",
-	"bad_workers", "duplicate_endpoint", "duplicate_key",
+	"bad_path", "bad_size", "bad_status", "bad_url", "bad_utf8",
+	"bad_values", "bad_workers", "duplicate_endpoint", "duplicate_key",
 	"duplicate_upstream", "empty", "expected_list", "expected_mapping",
 	"expected_string", "many_errors", "missing_endpoints",
 	"missing_required", "root_not_mapping", "syntax", "too_deep",
