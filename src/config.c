@@ -248,6 +248,7 @@ do_mapping(struct cfctx *c, yaml_node_t *map, const struct cf_key *keys,
     void *obj)
 {
 	yaml_node_t		*found[CONFIG_MAX_KEYS] = { NULL }, *key;
+	yaml_node_t		*first[CONFIG_MAX_KEYS];
 	yaml_node_pair_t	*pair;
 	size_t			 i, mark;
 
@@ -262,9 +263,12 @@ do_mapping(struct cfctx *c, yaml_node_t *map, const struct cf_key *keys,
 		if (keys[i].k_name == NULL)
 			do_err(c, key, "unknown key");
 		else if (found[i] != NULL)
-			do_err(c, key, "duplicate key");
-		else
+			do_err(c, key, "duplicate key (first at line %zu)",
+			    first[i]->start_mark.line + 1);
+		else {
 			found[i] = do_node(c, pair->value);
+			first[i] = key;
+		}
 		c->c_key[mark] = '\0';
 	}
 	for (i = 0; keys[i].k_name != NULL; i++) {
