@@ -21,7 +21,7 @@ gatherd_start
 # bad WHAT: the request on stdin gets a 400 JSON reply and a close.
 bad() {
 	raw
-	expect_alive
+	_alive "$GATHERD_PID" || fail "$1: gatherd died on this request"
 	[ "$(head -n 1 "$T/raw.out" | tr -d '\r' | cut -d' ' -f2)" = 400 ] ||
 	    fail "$1: expected 400" "$(_show_raw)"
 	expect_raw_header 'Content-Type: application/json'
