@@ -375,6 +375,7 @@ struct cf_names {
 	char		**n_list;
 	size_t		 n_count;
 	cf_check	 n_check;
+	int		 n_fold;	/* header names: case does not count */
 };
 
 static void
@@ -384,7 +385,8 @@ do_name_item(struct cfctx *c, yaml_node_t *n, size_t i, void *arg)
 	const char	*why;
 
 	for (i = 0; i < nl->n_count; i++)
-		if (strcasecmp(nl->n_list[i], STR(n)) == 0) {
+		if ((nl->n_fold ? strcasecmp(nl->n_list[i], STR(n)) :
+		    strcmp(nl->n_list[i], STR(n))) == 0) {
 			do_err(c, n, "duplicate name");
 			return;
 		}
@@ -399,7 +401,7 @@ static void
 do_name_list(struct cfctx *c, yaml_node_t *n, char ***listp, size_t *np,
     cf_check check)
 {
-	struct cf_names	 nl = { NULL, 0, check };
+	struct cf_names	 nl = { NULL, 0, check, check == parse_header_name };
 
 	nl.n_list = xcalloc(NITEMS(n), sizeof(char *));
 	do_items(c, n, T_SCALAR, do_name_item, &nl);

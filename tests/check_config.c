@@ -322,9 +322,11 @@ START_TEST(test_config_good_upstream)
 	ck_assert_str_eq(up->up_headers[1].kv_val, "$5 and .");
 	ck_assert_uint_eq(up->up_nfwd_headers, 2);
 	ck_assert_str_eq(up->up_fwd_headers[1], "X-Request-Id");
-	ck_assert_uint_eq(up->up_nfwd_query, 2);
+	/* Query names are case-sensitive, header names are not. */
+	ck_assert_uint_eq(up->up_nfwd_query, 3);
 	ck_assert_str_eq(up->up_fwd_query[0], "limit");
 	ck_assert_str_eq(up->up_fwd_query[1], "page");
+	ck_assert_str_eq(up->up_fwd_query[2], "Limit");
 	ck_assert_str_eq(cf->cf_endpoints[2].ep_ups[0].up_url,
 	    "HTTP://127.0.0.1:9003");
 	config_unref(cf);
