@@ -175,6 +175,8 @@ START_TEST(test_config_missing_file)
 	ck_assert_ptr_null(config_load(".", errbuf, sizeof(errbuf)));
 	ck_assert_str_eq(errbuf, ".:1:1: (file): cannot read: Is a "
 	    "directory\n");
+	/* No room at all: nothing is written. */
+	ck_assert_ptr_null(config_load("no-such-file.yaml", NULL, 0));
 }
 END_TEST
 
@@ -373,6 +375,48 @@ START_TEST(test_config_example)
 }
 END_TEST
 
+/*
+ * Files too big to keep in tests/data: written to a temporary file, each
+ * must be refused with one error of this text after "FILE:LINE:COL: ".
+ */
+static const struct {
+	const char	*b_head;	/* written once */
+	const char	*b_repeat;	/* then this, b_count times */
+	size_t		 b_count;
+	const char	*b_tail;
+	const char	*b_want;
+} bounds_cases[] = {
+	{ "endpoints: [", "1,", 100000, "1]\n",
+	    "(yaml): too many YAML nodes" },
+	{ "# ", "padding ", 600000, "\n",
+	    "(file): file is larger than 4194304 bytes" },
+};
+
+START_TEST(test_config_bounds)
+{
+	char	 path[] = "/tmp/check_config.XXXXXX", errbuf[ERRLEN], *p;
+	FILE	*fp;
+	size_t	 i;
+	int	 fd;
+
+	ck_assert_int_ne(fd = mkstemp(path), -1);
+	ck_assert_ptr_nonnull(fp = fdopen(fd, "w"));
+	fputs(bounds_cases[_i].b_head, fp);
+	for (i = 0; i < bounds_cases[_i].b_count; i++)
+		fputs(bounds_cases[_i].b_repeat, fp);
+	fputs(bounds_cases[_i].b_tail, fp);
+	fclose(fp);
+	ck_assert_ptr_null(config_load(path, errbuf, sizeof(errbuf)));
+	unlink(path);
+	/* One line: FILE:LINE:COL: then the reason. */
+	ck_assert_int_eq(strncmp(errbuf, path, strlen(path)), 0);
+	ck_assert_ptr_eq(strchr(errbuf, '\n'), errbuf + strlen(errbuf) - 1);
+	errbuf[strlen(errbuf) - 1] = '\0';
+	ck_assert_ptr_nonnull(p = strstr(errbuf, ": "));
+	ck_assert_str_eq(p + 2, bounds_cases[_i].b_want);
+}
+END_TEST
+
 /* References: the last unref frees (ASan reports a leak otherwise). */
 START_TEST(test_config_refcount)
 {
@@ -496,6 +540,8 @@ config_suite(void)
 	TC("errbuf_overflow", test_config_errbuf_overflow,
 	    sizeof(overflow_cases) / sizeof(overflow_cases[0]));
 	TC("missing_file", test_config_missing_file, 1);
+	TC("bounds", test_config_bounds,
+	    sizeof(bounds_cases) / sizeof(bounds_cases[0]));
 	TC("good_defaults", test_config_good_defaults, 1);
 	TC("good_top", test_config_good_top, 1);
 	TC("good_inherit", test_config_good_inherit, 1);
