@@ -112,7 +112,9 @@ do_fail(struct gate *gt, int status, const char *why)
 		gt->gt_status = status;
 		gt->gt_why = why;
 	}
-	http_parser_pause(&gt->gt_parser, 1);
+	/* From a callback: stop here.  A parser in error has stopped already. */
+	if (HTTP_PARSER_ERRNO(&gt->gt_parser) == HPE_OK)
+		http_parser_pause(&gt->gt_parser, 1);
 	return (0);
 }
 
