@@ -66,6 +66,7 @@ _cleanup() {
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
+	_release_ports
 	if [ -n "${KEEP_TMP:-}" ]; then
 		echo "temp dir kept: $T"
 	else
@@ -133,9 +134,37 @@ wait_for() {
 	fail "timed out after ${secs}s waiting for: $*"
 }
 
-# free_port: print a loopback port nothing is bound to.
+# free_port: print a loopback port nothing is bound to.  gatherd listens
+# with SO_REUSEPORT, so two scenarios run in parallel that drew the same
+# port would share it without an error: each port is also claimed by a
+# symlink to $T in $PORT_CLAIMS, made atomically and removed at exit.  A
+# claim whose temp dir is gone was left by a killed run and is taken over.
+PORT_CLAIMS=${TMPDIR:-/tmp}/gatherd-test-ports
 free_port() {
-	"$MOCK" -F
+	local i p
+	mkdir -p "$PORT_CLAIMS"
+	for ((i = 0; i < 50; i++)); do
+		p=$("$MOCK" -F) || return 1
+		if ln -s "$T" "$PORT_CLAIMS/$p" 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+		if [ ! -d "$(readlink "$PORT_CLAIMS/$p")" ] &&
+		    rm -f "$PORT_CLAIMS/$p" &&
+		    ln -s "$T" "$PORT_CLAIMS/$p" 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+_release_ports() {
+	local f
+	for f in "${PORT_CLAIMS:-/nonexistent}"/*; do
+		[ -L "$f" ] && [ "$(readlink "$f")" = "$T" ] && rm -f "$f"
+	done
+	return 0
 }
 
 port_open() {
