@@ -51,6 +51,13 @@ client_req_free(struct client_req *cr)
 	memset(cr, 0, sizeof(*cr));
 }
 
+/* The next request id of this worker: increasing, unique across workers. */
+uint64_t
+gather_next_id(struct worker *w)
+{
+	return (w->w_seq++ * (uint64_t)w->w_nworkers + (uint64_t)w->w_id + 1);
+}
+
 /*
  * Make the gather of one routed request.  It takes over the client request
  * and the route match (both are zeroed in the caller's hands), and holds a
@@ -67,7 +74,7 @@ gather_new(struct worker *w, struct client_req *cr, struct route_match *m,
 	size_t				 i;
 
 	g = xcalloc(1, sizeof(*g));
-	g->g_id = w->w_seq++ * (uint64_t)w->w_nworkers + (uint64_t)w->w_id + 1;
+	g->g_id = gather_next_id(w);
 	g->g_worker = w;
 	g->g_conf = config_ref(w->w_conf);
 	g->g_ep = ep;

@@ -356,6 +356,7 @@ void	 gather_client_gone(struct gather *);
 void	 gather_close(struct gather *, const char *);
 void	 gather_shutdown(struct worker *);
 void	 client_req_free(struct client_req *);
+uint64_t gather_next_id(struct worker *);
 uint64_t now_us(void);
 
 /* upstream.c */

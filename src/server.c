@@ -57,14 +57,20 @@ do_send(evhtp_request_t *req, int status, const char *body, size_t len)
 	evhtp_send_reply(req, (evhtp_res)status);
 }
 
-/* Send {"error": why} with the given status. */
+/* Send {"error": why} with the given status, and log the request. */
 static void
-do_send_error(evhtp_request_t *req, int status, const char *why)
+do_send_error(struct worker *w, evhtp_request_t *req, const char *method,
+    int status, const char *why, uint64_t start_us)
 {
-	char	*body = merge_error_body(why);
+	char	*body = merge_error_body(why, t0);
 
 	do_send(req, status, body, strlen(body));
 	free(body);
+	log_info("req %llu %s %s -> %d, ok 0/0, %.1f ms, %s",
+	    (unsigned long long)gather_next_id(w), method,
+	    req->uri != NULL && req->uri->path != NULL &&
+	    req->uri->path->full != NULL ? req->uri->path->full : "-",
+	    status, (double)(now_us() - start_us) / 1000.0, why, t0);
 }
 
 /*
@@ -179,12 +185,14 @@ on_request(evhtp_request_t *req, void *arg)
 	struct sconn		*sc;
 	const char		*method, *path;
 	char			 allow[256], why[300];
+	uint64_t		 t0;
 	int			 st;
 
+	t0 = now_us();
 	method = htparser_get_methodstr_m(evhtp_request_get_method(req));
 	if (req->uri == NULL || req->uri->path == NULL ||
 	    (path = req->uri->path->full) == NULL) {
-		do_send_error(req, 400, "bad request target");
+		do_send_error(w, req, method, 400, "bad request target", t0);
 		return;
 	}
 	memset(&m, 0, sizeof(m));
@@ -195,13 +203,15 @@ on_request(evhtp_request_t *req, void *arg)
 	case 405:
 		do_header(req, "Allow", allow);
 		snprintf(why, sizeof(why), "method %s not allowed", method);
-		do_send_error(req, 405, why);
+		do_send_error(w, req, method, 405, why, t0);
 		return;
 	case 404:
-		do_send_error(req, 404, "no endpoint for this path");
+		do_send_error(w, req, method, 404, "no endpoint for this path",
+		    t0);
 		return;
 	default:
-		do_send_error(req, 400, "bad percent-encoding in path");
+		do_send_error(w, req, method, 400,
+		    "bad percent-encoding in path", t0);
 		return;
 	}
 	sc = do_sconn(req);

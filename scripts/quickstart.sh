@@ -1,0 +1,68 @@
+#!/bin/sh
+# Quick start on Debian 12: install what is missing, build into ./build, and
+# run the offline demo: three local demo upstreams (tests/mock_upstream on
+# 127.0.0.1:9001-9003) that each answer after 300 ms, gatherd on
+# 127.0.0.1:8080 in front of them, and one curl of the aggregate, which
+# answers in about 300 ms because the three calls run at once.
+#
+# usage: scripts/quickstart.sh [--keep]    (--keep: leave the demo running
+#                                           until Ctrl-C)
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+keep=0
+[ "${1:-}" = "--keep" ] && keep=1
+
+scripts/deps.sh
+[ -x configure ] || autoreconf -fi
+mkdir -p build
+cd build
+[ -f Makefile ] || ../configure --quiet
+make -j"$(nproc)" src/gatherd tests/mock_upstream >/dev/null
+
+for port in 8080 9001 9002 9003; do
+	if curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+		echo "port $port is in use: stop what listens there first" >&2
+		exit 1
+	fi
+done
+
+run=$(mktemp -d)
+pids=""
+cleanup() {
+	# shellcheck disable=SC2086
+	[ -n "$pids" ] && kill $pids 2>/dev/null
+	wait 2>/dev/null || true
+	rm -rf "$run"
+}
+trap cleanup EXIT INT TERM
+
+for port in 9001 9002 9003; do
+	tests/mock_upstream -p "$port" &
+	pids="$pids $!"
+done
+src/gatherd -c "$top/conf/demo.yaml" 2>"$run/gatherd.log" &
+pids="$pids $!"
+
+# Wait (at most 5 s) until gatherd answers.
+i=0
+until curl -s -o /dev/null http://127.0.0.1:8080/; do
+	i=$((i + 1))
+	if [ "$i" -ge 50 ]; then
+		cat "$run/gatherd.log" >&2
+		exit 1
+	fi
+	sleep 0.1
+done
+
+echo "\$ curl -s http://127.0.0.1:8080/dashboard/42"
+curl -sS -D "$run/headers" -w '\n' http://127.0.0.1:8080/dashboard/42
+grep -iE '^(x-gather-complete|server-timing):' "$run/headers"
+curl -sS -o /dev/null -w 'answered in %{time_total} s (the three upstreams take 0.3 s each)\n' \
+    http://127.0.0.1:8080/dashboard/42
+echo "gatherd's log:"
+cat "$run/gatherd.log"
+if [ "$keep" -eq 1 ]; then
+	echo "the demo keeps running on http://127.0.0.1:8080/dashboard/{user}; Ctrl-C stops it"
+	wait
+fi
