@@ -62,7 +62,7 @@ static void
 do_send_error(struct worker *w, evhtp_request_t *req, const char *method,
     int status, const char *why, uint64_t start_us)
 {
-	char	*body = merge_error_body(why, t0);
+	char	*body = merge_error_body(why);
 
 	do_send(req, status, body, strlen(body));
 	free(body);
