@@ -70,7 +70,7 @@ do_send_error(struct worker *w, evhtp_request_t *req, const char *method,
 	    (unsigned long long)gather_next_id(w), method,
 	    req->uri != NULL && req->uri->path != NULL &&
 	    req->uri->path->full != NULL ? req->uri->path->full : "-",
-	    status, (double)(now_us() - start_us) / 1000.0, why, t0);
+	    status, (double)(now_us() - start_us) / 1000.0, why);
 }
 
 /*
