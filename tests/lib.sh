@@ -354,6 +354,9 @@ _gatherd_up() {
 
 _gone() { ! _alive "$1"; }
 
+# gatherd_refuses: its port refuses connections (it stopped listening).
+gatherd_refuses() { ! port_open "$GATHERD_PORT"; }
+
 # gatherd_stop: SIGTERM; it must exit 0 within shutdown_timeout, and its
 # log must hold no sanitizer report.  That is checked in every build, not
 # only when SANITIZER_BUILD is set: a plain build never writes one, and a
@@ -416,7 +419,8 @@ expect_log() {
 # Requests with curl
 
 # req METHOD PATH [CURL ARGS...]: sets REQ_STATUS, REQ_TIME (seconds) and
-# REQ_RC; headers in $T/headers, body in $T/body.
+# REQ_RC; headers in $T/headers, body in $T/body.  REQ_BASE replaces
+# http://127.0.0.1:$GATHERD_PORT (e.g. for a [::1] listener).
 req() {
 	local method=$1 path=$2 out
 	shift 2
@@ -427,11 +431,45 @@ req() {
 	REQ_RC=0
 	out=$(curl -sS --noproxy '*' --path-as-is --max-time 15 "${m[@]}" \
 	    -D "$T/headers" -o "$T/body" -w '%{http_code} %{time_total}' \
-	    "$@" "http://127.0.0.1:$GATHERD_PORT$path" 2>"$T/curl.err") ||
+	    "$@" "${REQ_BASE:-http://127.0.0.1:$GATHERD_PORT}$path" \
+	    2>"$T/curl.err") ||
 	    REQ_RC=$?
 	REQ_STATUS=${out%% *}
 	REQ_TIME=${out#* }
 	log "req $method $path -> $REQ_STATUS in ${REQ_TIME}s (curl $REQ_RC)"
+}
+
+# req_start NAME METHOD PATH [CURL ARGS...]: req in the background, for
+# requests that must be in flight while something else happens.
+req_start() {
+	local name=$1 method=$2 path=$3
+	shift 3
+	curl -sS --noproxy '*' --path-as-is --max-time 15 -X "$method" \
+	    -D "$T/$name.headers" -o "$T/$name.body" \
+	    -w '%{http_code} %{time_total}' "$@" \
+	    "http://127.0.0.1:$GATHERD_PORT$path" >"$T/$name.w" \
+	    2>"$T/$name.err" &
+	eval "REQ_PID_$name=$!"
+	_track "$!"
+}
+
+# req_finish NAME: wait (bounded) for it; its reply becomes the one the
+# expect_* functions look at.
+req_finish() {
+	local name=$1 pid rc=0 out v
+	v="REQ_PID_$name"
+	pid=${!v}
+	wait_for -t 20 _gone "$pid"
+	wait "$pid" || rc=$?
+	_untrack "$pid"
+	cp "$T/$name.headers" "$T/headers" 2>/dev/null || : >"$T/headers"
+	cp "$T/$name.body" "$T/body" 2>/dev/null || : >"$T/body"
+	cp "$T/$name.err" "$T/curl.err"
+	out=$(cat "$T/$name.w")
+	REQ_RC=$rc
+	REQ_STATUS=${out%% *}
+	REQ_TIME=${out#* }
+	log "req $name -> $REQ_STATUS in ${REQ_TIME}s (curl $REQ_RC)"
 }
 
 _show_reply() {

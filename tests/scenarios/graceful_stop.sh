@@ -1,0 +1,65 @@
+#!/bin/bash
+# SIGTERM stops gatherd gracefully: it stops accepting at once, lets a
+# request in flight finish and answer in full, then exits 0; a request
+# still in flight when shutdown_timeout runs out is cut off (its upstream
+# call cancelled) and gatherd still exits 0.
+. "$(dirname "$0")/../lib.sh"
+
+mock_start a
+gatherd_config <<'EOF'
+listen: [@LISTEN@]
+workers: 1
+limits:
+  shutdown_timeout: 3s
+endpoints:
+  - path: /slow/{ms}
+    deadline: 20s
+    upstreams:
+      - name: a
+        url: http://127.0.0.1:@PORT_A@/slow?delay={ms}
+        timeout: 15s
+EOF
+
+# 1. A request that finishes within shutdown_timeout is answered.
+gatherd_start
+req_start inflight GET /slow/1000
+expect_mock_stat a open 1
+kill -TERM "$GATHERD_PID"
+wait_for -t 2 gatherd_refuses
+req_finish inflight
+expect_status 200
+expect_body '{"a": {"path":"/slow?delay=1000"}}'
+wait_for -t 5 _gone "$GATHERD_PID"
+rc=0
+wait "$GATHERD_PID" || rc=$?
+_untrack "$GATHERD_PID"
+GATHERD_PID=
+[ "$rc" = 0 ] || fail "gatherd exited $rc after a graceful stop"
+expect_mock_stat a aborted 0
+
+# 2. One that outlives shutdown_timeout is cut off when it runs out.
+sed -i 's/shutdown_timeout: 3s/shutdown_timeout: 500ms/' "$T/gatherd.yaml"
+GATHERD_PORT=$(free_port)
+sed -i "s/^listen: .*/listen: [127.0.0.1:$GATHERD_PORT]/" "$T/gatherd.yaml"
+gatherd_start
+req_start stuck GET /slow/10000
+expect_mock_stat a open 1
+t0=$EPOCHREALTIME
+kill -TERM "$GATHERD_PID"
+wait_for -t 5 _gone "$GATHERD_PID"
+ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
+rc=0
+wait "$GATHERD_PID" || rc=$?
+_untrack "$GATHERD_PID"
+GATHERD_PID=
+[ "$rc" = 0 ] || fail "gatherd exited $rc after shutdown_timeout"
+[ "$ms" -ge 400 ] && [ "$ms" -lt 3000 ] ||
+    fail "expected gatherd to exit about 500 ms after SIGTERM" "seen: $ms ms"
+expect_mock_stat a aborted 1 2
+req_finish stuck
+[ "$REQ_STATUS" != 200 ] || fail "the cut-off request was answered 200"
+if grep -Eq 'ERROR: AddressSanitizer|runtime error|LeakSanitizer' \
+    "$T/gatherd.log"; then
+	fail "sanitizer report in gatherd's log"
+fi
+pass
