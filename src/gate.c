@@ -85,9 +85,7 @@ do_arm(struct gate *gt, uint64_t ms)
 {
 	struct timeval	 tv;
 
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	evtimer_add(gt->gt_timer, &tv);
+	evtimer_add(gt->gt_timer, ms_timeval(ms, &tv));
 }
 
 /* Reset the parser for the next request on this connection. */
@@ -597,9 +595,7 @@ gate_new(struct worker *w, struct bufferevent *under)
 	    on_filter_event, gt);
 	bufferevent_enable(gt->gt_filter, EV_READ | EV_WRITE);
 	/* A client that does not read its reply is dropped. */
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	bufferevent_set_timeouts(under, NULL, &tv);
+	bufferevent_set_timeouts(under, NULL, ms_timeval(ms, &tv));
 	do_arm(gt, ms);
 	return (gt);
 }

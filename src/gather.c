@@ -33,6 +33,15 @@ now_us(void)
 	return ((uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000);
 }
 
+/* A duration in milliseconds as a struct timeval, for libevent timers. */
+struct timeval *
+ms_timeval(uint64_t ms, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return (tv);
+}
+
 /* Free what a client_req holds (not the struct itself). */
 void
 client_req_free(struct client_req *cr)
@@ -121,9 +130,7 @@ gather_start(struct gather *g)
 	g->g_deadline = evtimer_new(w->w_base, on_deadline, g);
 	if (g->g_deadline == NULL)
 		fatalx("%s: evtimer_new", __func__);
-	tv.tv_sec = dl / 1000;
-	tv.tv_usec = (dl % 1000) * 1000;
-	evtimer_add(g->g_deadline, &tv);
+	evtimer_add(g->g_deadline, ms_timeval(dl, &tv));
 	for (i = 0; i < g->g_ncalls; i++) {
 		upstream_start(w->w_multi, &g->g_calls[i], &g->g_creq, dl);
 		g->g_npending++;

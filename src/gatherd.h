@@ -203,6 +203,7 @@ struct merge_result {
 /* Per-worker state: one event loop thread, shared with nothing.       */
 
 struct server;			/* server.c: evhtp state */
+struct timeval;
 struct upstream_multi;		/* upstream.c: curl multi state */
 struct gather;
 struct gate;
@@ -305,6 +306,7 @@ int	 parse_header_name(const char *, const char **);
 int	 parse_header_value(const char *, const char **);
 int	 parse_name(const char *, const char **);
 int	 parse_query_name(const char *, const char **);
+int	 parse_param_name(const char *, size_t);
 
 /* config.c */
 struct gatherd_conf *config_load(const char *, char *, size_t);
@@ -358,6 +360,7 @@ void	 gather_shutdown(struct worker *);
 void	 client_req_free(struct client_req *);
 uint64_t gather_next_id(struct worker *);
 uint64_t now_us(void);
+struct timeval *ms_timeval(uint64_t, struct timeval *);
 
 /* upstream.c */
 int	 upstream_global_init(void);

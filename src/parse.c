@@ -400,3 +400,18 @@ parse_query_name(const char *s, const char **errstr)
 	}
 	return (0);
 }
+
+/* Whether s[0..len) is a {param} name: [A-Za-z_][A-Za-z0-9_]*. */
+int
+parse_param_name(const char *s, size_t len)
+{
+	size_t	 i;
+
+	if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
+		return (0);
+	for (i = 0; i < len; i++)
+		if (!(s[i] == '_' || (s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+			return (0);
+	return (1);
+}

@@ -15,21 +15,6 @@
 #define ROUTER_STR(x)	ROUTER_STR2(x)
 #define ROUTER_STR2(x)	#x
 
-/* Whether s is a parameter name: [A-Za-z_][A-Za-z0-9_]*. */
-static int
-do_is_name(const char *s, size_t len)
-{
-	size_t	 i;
-
-	if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
-		return (0);
-	for (i = 0; i < len; i++)
-		if (!(s[i] == '_' || (s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
-			return (0);
-	return (1);
-}
-
 /* Checks one literal segment of a template and stores it decoded. */
 static const char *
 do_literal(const char *s, size_t len, struct path_seg *seg)
@@ -59,7 +44,7 @@ do_param(const char *s, size_t len, struct path_seg *seg, char **params,
 {
 	size_t	 i;
 
-	if (!do_is_name(s + 1, len - 2))
+	if (!parse_param_name(s + 1, len - 2))
 		return ("bad parameter name (use letters, digits and '_', "
 		    "as in {user_id})");
 	for (i = 0; i < *nparams; i++)

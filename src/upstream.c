@@ -96,9 +96,7 @@ on_multi_timer(CURLM *multi, long timeout_ms, void *arg)
 		evtimer_del(um->um_timer);
 		return (0);
 	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
-	evtimer_add(um->um_timer, &tv);
+	evtimer_add(um->um_timer, ms_timeval((uint64_t)timeout_ms, &tv));
 	return (0);
 }
 

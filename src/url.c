@@ -52,21 +52,6 @@ do_hex(unsigned char c)
 	return (-1);
 }
 
-/* Whether s[0..len) is a {param} name: [A-Za-z_][A-Za-z0-9_]*. */
-static int
-do_is_name(const char *s, size_t len)
-{
-	size_t	 i;
-
-	if (len == 0 || (s[0] >= '0' && s[0] <= '9'))
-		return (0);
-	for (i = 0; i < len; i++)
-		if (!(s[i] == '_' || (s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
-			return (0);
-	return (1);
-}
-
 /* Percent-encodes all but unreserved bytes; "." and ".." if dotseg too. */
 char *
 url_encode(const char *s, int dotseg)
@@ -221,7 +206,7 @@ do_parts(const char *text, const char *path, char **names, size_t nnames,
 		close = p + 1 + strcspn(p + 1, "{}");
 		if (*close != '}')
 			return ("unbalanced '{' in url");
-		if (!do_is_name(p + 1, (size_t)(close - p - 1)))
+		if (!parse_param_name(p + 1, (size_t)(close - p - 1)))
 			return ("bad {param} name in url (use letters, digits "
 			    "and '_')");
 		idx = do_param_index(p + 1, (size_t)(close - p - 1), names,
@@ -283,7 +268,7 @@ url_tmpl_unknown_param(const char *text, char **names, size_t nnames,
 	for (p = do_path_start(text); (p = strchr(p, '{')) != NULL; p++) {
 		close = p + 1 + strcspn(p + 1, "{}");
 		if (*close != '}' ||
-		    !do_is_name(p + 1, (size_t)(close - p - 1)))
+		    !parse_param_name(p + 1, (size_t)(close - p - 1)))
 			continue;
 		if (do_param_index(p + 1, (size_t)(close - p - 1), names,
 		    nnames) == -1) {
