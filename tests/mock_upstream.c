@@ -29,6 +29,13 @@
  * It listens on 127.0.0.1 only, keeps connections alive (HTTP/1.1 rules),
  * answers pipelined requests one at a time in order, and exits on SIGTERM,
  * SIGINT or by itself after MOCK_LIFETIME_S seconds.
+ *
+ *	mock_upstream -p PORT|0 [-P PORTFILE] [-l LOGFILE]
+ *	mock_upstream -F	print a free loopback port below the
+ *				ephemeral range (for gatherd's listener)
+ *
+ * With -p 0 the kernel picks the port; -P writes it to PORTFILE (whole,
+ * by rename) once the socket listens, so a test can poll for the file.
  */
 
 #include <sys/types.h>
@@ -338,28 +345,36 @@ build_body(struct conn *c)
 	}
 }
 
+static const struct {
+	int		 r_status;
+	const char	*r_text;
+} reasons[] = {
+	{ 200, "OK" }, { 201, "Created" }, { 204, "No Content" },
+	{ 301, "Moved Permanently" }, { 302, "Found" },
+	{ 304, "Not Modified" }, { 400, "Bad Request" },
+	{ 401, "Unauthorized" }, { 403, "Forbidden" }, { 404, "Not Found" },
+	{ 429, "Too Many Requests" },
+	{ 431, "Request Header Fields Too Large" },
+	{ 500, "Internal Server Error" }, { 502, "Bad Gateway" },
+	{ 503, "Service Unavailable" }, { 504, "Gateway Timeout" }
+};
+
 static const char *
 reason(int status)
 {
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default: return "Status";
-	}
+	size_t i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].r_status == status)
+			return reasons[i].r_text;
+	return "Status";
+}
+
+static int
+is_control(const char *target)
+{
+	return strcmp(target, "/_stats") == 0 ||
+	    strcmp(target, "/_reset") == 0;
 }
 
 /* The reply to GET /_stats and /_reset; answered at once, never counted. */
@@ -484,9 +499,8 @@ do_request(struct conn *c)
 	struct mock *m = c->c_mock;
 	struct timeval tv;
 
-	if (strcmp(c->c_target, "/_stats") == 0 ||
-	    strcmp(c->c_target, "/_reset") == 0) {
-		do_control(c, c->c_target[2] == 'r');
+	if (is_control(c->c_target)) {
+		do_control(c, strcmp(c->c_target, "/_reset") == 0);
 		return;
 	}
 	mock_log(m, "BODY %zu", c->c_bodylen);
@@ -498,13 +512,6 @@ do_request(struct conn *c)
 	tv.tv_sec = c->c_script.s_delay / 1000;
 	tv.tv_usec = (c->c_script.s_delay % 1000) * 1000;
 	evtimer_add(c->c_timer, &tv);
-}
-
-static int
-is_control(const char *target)
-{
-	return strcmp(target, "/_stats") == 0 ||
-	    strcmp(target, "/_reset") == 0;
 }
 
 /* Parse one request line and its header lines; -1 on a malformed head. */
