@@ -237,7 +237,7 @@ do_check_head(struct gate *gt, struct evbuffer *src, size_t headlen)
 	return (0);
 }
 
-/* Feed the parser from offset gt_scanned; 1 if it paused, 0 if it wants more. */
+/* Feed the parser from gt_scanned: 1 if it paused, 0 if it wants more. */
 static int
 do_feed(struct gate *gt, struct evbuffer *src)
 {
@@ -285,6 +285,8 @@ do_paused(struct gate *gt, struct evbuffer *src)
 		if (do_check_head(gt, src, gt->gt_scanned + 1) != 0 ||
 		    gt->gt_status != 0)
 			return (-1);
+		/* The body, if any, gets client_timeout from here. */
+		do_arm(gt, do_limits(gt)->lim_client_timeout_ms);
 		return (0);
 	}
 	/* Paused at the end of the message. */
@@ -469,7 +471,9 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 	switch (gt->gt_state) {
 	case GT_READING:
 		gt->gt_status = 408;
-		gt->gt_why = "request head not received in time";
+		gt->gt_why = gt->gt_head_done ?
+		    "request body not received in time" :
+		    "request head not received in time";
 		do_reject(gt);
 		return;
 	case GT_IDLE:
