@@ -197,6 +197,10 @@ on_request(evhtp_request_t *req, void *arg)
 	}
 	memset(&m, 0, sizeof(m));
 	st = router_match(w->w_conf, method, path, &m, allow, sizeof(allow));
+	/* HEAD is GET without the body, unless an endpoint says otherwise. */
+	if (st != 200 && st != 400 && strcmp(method, "HEAD") == 0 &&
+	    router_match(w->w_conf, "GET", path, &m, why, sizeof(why)) == 200)
+		st = 200;
 	switch (st) {
 	case 200:
 		break;
