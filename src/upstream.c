@@ -16,6 +16,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@ struct upstream_multi {
 /* The event of one socket curl asked us to watch. */
 struct sockinfo {
 	curl_socket_t		 si_fd;
-	struct event		*si_ev;
+	struct event		 si_ev;
 	struct upstream_multi	*si_um;
 };
 
@@ -115,7 +116,7 @@ on_multi_sock(CURL *easy, curl_socket_t fd, int what, void *arg,
 
 	if (what == CURL_POLL_REMOVE) {
 		if (si != NULL) {
-			event_free(si->si_ev);
+			event_del(&si->si_ev);
 			free(si);
 			curl_multi_assign(um->um_multi, fd, NULL);
 		}
@@ -129,9 +130,10 @@ on_multi_sock(CURL *easy, curl_socket_t fd, int what, void *arg,
 		si->si_um = um;
 		curl_multi_assign(um->um_multi, fd, si);
 	} else
-		event_free(si->si_ev);
-	si->si_ev = event_new(um->um_base, fd, kind, on_sock, um);
-	if (si->si_ev == NULL || event_add(si->si_ev, NULL) == -1)
+		event_del(&si->si_ev);
+	/* The event lives in the sockinfo: a new interest allocates nothing. */
+	if (event_assign(&si->si_ev, um->um_base, fd, kind, on_sock, um) ==
+	    -1 || event_add(&si->si_ev, NULL) == -1)
 		fatalx("%s: cannot watch socket %d", __func__, (int)fd);
 	return (0);
 }
@@ -172,7 +174,7 @@ upstream_multi_free(struct upstream_multi *um)
 	for (i = 0; i < um->um_npool; i++)
 		curl_easy_cleanup(um->um_pool[i]);
 	free(um->um_pool);
-	/* Closes the pooled connections; their sockets leave via on_multi_sock. */
+	/* Closes pooled connections; their sockets leave via on_multi_sock. */
 	curl_multi_cleanup(um->um_multi);
 	event_free(um->um_timer);
 	free(um);

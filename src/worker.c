@@ -202,6 +202,26 @@ do_worker(void *arg)
 	return (NULL);
 }
 
+/*
+ * An event base without locks (a worker's base is its own) that batches
+ * epoll changes per loop turn: curl changes a socket's interest several
+ * times during one exchange.
+ */
+static struct event_base *
+do_base_new(void)
+{
+	struct event_config	*ec;
+	struct event_base	*base;
+
+	if ((ec = event_config_new()) == NULL)
+		return (NULL);
+	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK |
+	    EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	return (base);
+}
+
 /* Build one worker: event base, curl multi, listeners, command pipe. */
 static void
 do_worker_init(struct wctl *wc, int id, int n, struct gatherd_conf *cf)
@@ -213,7 +233,7 @@ do_worker_init(struct wctl *wc, int id, int n, struct gatherd_conf *cf)
 	w->w_conf = config_ref(cf);
 	TAILQ_INIT(&w->w_gathers);
 	TAILQ_INIT(&w->w_lingering);
-	if ((w->w_base = event_base_new()) == NULL)
+	if ((w->w_base = do_base_new()) == NULL)
 		fatalx("%s: event_base_new", __func__);
 	w->w_multi = upstream_multi_new(w->w_base);
 	if (server_init(w, wc->wc_fds, wc->wc_nfds) == -1)
