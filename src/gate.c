@@ -43,17 +43,17 @@ enum gate_state {
 struct gate {
 	struct worker		*gt_worker;
 	struct bufferevent	*gt_under;	/* the socket's bufferevent */
-	struct bufferevent	*gt_filter;	/* what evhtp reads and writes */
-	struct event		*gt_timer;	/* head, idle or linger deadline */
-	struct event		*gt_kick;	/* deferred work outside callbacks */
-	struct event		*gt_drain;	/* linger: raw reads of the fd */
+	struct bufferevent	*gt_filter;	/* what evhtp uses */
+	struct event		*gt_timer;	/* head/idle/linger time */
+	struct event		*gt_kick;	/* deferred work */
+	struct event		*gt_drain;	/* linger: drain reads */
 	http_parser		 gt_parser;
 	enum gate_state		 gt_state;
-	size_t			 gt_scanned;	/* bytes of this request parsed */
-	size_t			 gt_msglen;	/* set when the request is whole */
+	size_t			 gt_scanned;	/* request bytes parsed */
+	size_t			 gt_msglen;	/* set once whole */
 	uint64_t		 gt_body;
 	int			 gt_head_done;
-	int			 gt_status;	/* error status found by a check */
+	int			 gt_status;	/* a failed check's status */
 	const char		*gt_why;
 	bufferevent_data_cb	 gt_rcb;	/* evhtp's callbacks */
 	bufferevent_data_cb	 gt_wcb;
@@ -110,7 +110,7 @@ do_fail(struct gate *gt, int status, const char *why)
 		gt->gt_status = status;
 		gt->gt_why = why;
 	}
-	/* From a callback: stop here.  A parser in error has stopped already. */
+	/* From a callback: stop here (a parser in error has stopped). */
 	if (HTTP_PARSER_ERRNO(&gt->gt_parser) == HPE_OK)
 		http_parser_pause(&gt->gt_parser, 1);
 	return (0);
@@ -575,8 +575,9 @@ gate_new(struct worker *w, struct bufferevent *under)
 {
 	struct gate		*gt;
 	struct timeval		 tv;
-	uint64_t		 ms = w->w_conf->cf_limits.lim_client_timeout_ms;
+	uint64_t		 ms;
 
+	ms = w->w_conf->cf_limits.lim_client_timeout_ms;
 	gt = xcalloc(1, sizeof(*gt));
 	gt->gt_worker = w;
 	gt->gt_under = under;

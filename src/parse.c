@@ -411,7 +411,8 @@ parse_param_name(const char *s, size_t len)
 		return (0);
 	for (i = 0; i < len; i++)
 		if (!(s[i] == '_' || (s[i] >= '0' && s[i] <= '9') ||
-		    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+		    (s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z')))
 			return (0);
 	return (1);
 }
