@@ -68,7 +68,7 @@ struct kv {
 /* One piece of a URL template: literal text, or a path parameter. */
 struct tmpl_part {
 	char		*tp_text;	/* literal text (param: its name) */
-	int		 tp_param;	/* -1 literal, else endpoint param index */
+	int		 tp_param;	/* -1 literal, else param index */
 };
 
 struct url_tmpl {

@@ -367,7 +367,8 @@ server_free(struct worker *w)
 	if (s == NULL)
 		return;
 	while ((sc = TAILQ_FIRST(&s->s_conns)) != NULL)
-		evhtp_connection_free(sc->sc_conn);	/* on_conn_fini frees sc */
+		/* on_conn_fini frees sc */
+		evhtp_connection_free(sc->sc_conn);
 	for (i = 0; i < s->s_nhtps; i++) {
 		evhtp_unbind_socket(s->s_htps[i]);
 		evhtp_free(s->s_htps[i]);
