@@ -45,42 +45,91 @@ struct wctl {
 	size_t			 wc_nfds;
 };
 
+/* Fill a sockaddr from a listen address; -1 if it does not convert. */
+static int
+do_sockaddr(const struct listen_addr *la, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	struct sockaddr_un	*sun = (struct sockaddr_un *)ss;
+	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)ss;
+	struct sockaddr_in	*s4 = (struct sockaddr_in *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	switch (la->la_family) {
+	case AF_UNIX:
+		sun->sun_family = AF_UNIX;
+		strlcpy(sun->sun_path, la->la_path, sizeof(sun->sun_path));
+		*len = sizeof(*sun);
+		return (0);
+	case AF_INET6:
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(la->la_port);
+		*len = sizeof(*s6);
+		return (inet_pton(AF_INET6, la->la_host, &s6->sin6_addr) == 1 ?
+		    0 : -1);
+	default:
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(la->la_port);
+		*len = sizeof(*s4);
+		return (inet_pton(AF_INET, la->la_host, &s4->sin_addr) == 1 ?
+		    0 : -1);
+	}
+}
+
+/*
+ * Make sure nobody else serves the address.  SO_REUSEPORT would let a
+ * second gatherd share a port with the first and take half its clients,
+ * so a probe binds without it first; a unix socket that still answers
+ * belongs to a live server, one that does not is left from a dead one.
+ */
+static int
+do_probe(const struct listen_addr *la, const struct sockaddr_storage *ss,
+    socklen_t len)
+{
+	struct stat	 st;
+	int		 fd, on = 1, r, saved;
+
+	if ((fd = socket(la->la_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	if (la->la_family == AF_UNIX) {
+		r = 0;
+		if (lstat(la->la_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			r = connect(fd, (const struct sockaddr *)ss, len);
+			if (r == 0) {
+				r = -1;
+				errno = EADDRINUSE;
+			} else {
+				r = 0;
+				unlink(la->la_path);
+			}
+		}
+	} else {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		if (la->la_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+			    sizeof(on));
+		r = bind(fd, (const struct sockaddr *)ss, len);
+	}
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return (r);
+}
+
 /* Open one listening socket; SO_REUSEPORT lets every worker have its own. */
 static int
-do_listen(const struct listen_addr *la)
+do_listen(const struct listen_addr *la, int probe)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
-	int			 fd, on = 1;
+	int			 fd, on = 1, saved;
 
-	memset(&ss, 0, sizeof(ss));
-	if (la->la_family == AF_UNIX) {
-		struct sockaddr_un	*sun = (struct sockaddr_un *)&ss;
-		struct stat		 st;
-
-		sun->sun_family = AF_UNIX;
-		strlcpy(sun->sun_path, la->la_path, sizeof(sun->sun_path));
-		len = sizeof(*sun);
-		/* A socket left by a previous run is ours to replace. */
-		if (lstat(la->la_path, &st) == 0 && S_ISSOCK(st.st_mode))
-			unlink(la->la_path);
-	} else if (la->la_family == AF_INET6) {
-		struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
-
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(la->la_port);
-		if (inet_pton(AF_INET6, la->la_host, &s6->sin6_addr) != 1)
-			return (-1);
-		len = sizeof(*s6);
-	} else {
-		struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
-
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(la->la_port);
-		if (inet_pton(AF_INET, la->la_host, &s4->sin_addr) != 1)
-			return (-1);
-		len = sizeof(*s4);
+	if (do_sockaddr(la, &ss, &len) == -1) {
+		errno = EINVAL;
+		return (-1);
 	}
+	if (probe && do_probe(la, &ss, len) == -1)
+		return (-1);
 	if ((fd = socket(la->la_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1)
 		return (-1);
@@ -94,8 +143,7 @@ do_listen(const struct listen_addr *la)
 	}
 	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
 	    listen(fd, DEFAULT_BACKLOG) == -1) {
-		int saved = errno;
-
+		saved = errno;
 		close(fd);
 		errno = saved;
 		return (-1);
@@ -119,7 +167,7 @@ do_open_listeners(struct gatherd_conf *cf, struct wctl *wc, int n)
 			if (la->la_family == AF_UNIX && k > 0)
 				fd = dup(wc[0].wc_fds[i]);
 			else
-				fd = do_listen(la);
+				fd = do_listen(la, k == 0);
 			if (fd == -1)
 				fatal("cannot listen on %s", la->la_text);
 			wc[k].wc_fds[wc[k].wc_nfds++] = fd;
@@ -350,6 +398,7 @@ worker_run_all(struct gatherd_conf *cf, int unused)
 {
 	struct wctl	*wc;
 	sigset_t	 set;
+	size_t		 i;
 	int		 n = do_nworkers(cf), k;
 
 	sigemptyset(&set);
@@ -375,6 +424,9 @@ worker_run_all(struct gatherd_conf *cf, int unused)
 		pthread_join(wc[k].wc_thread, NULL);
 		do_worker_free(&wc[k]);
 	}
+	for (i = 0; i < cf->cf_nlisten; i++)
+		if (cf->cf_listen[i].la_family == AF_UNIX)
+			unlink(cf->cf_listen[i].la_path);
 	free(wc);
 	config_unref(cf);
 	log_info("stopped");
