@@ -12,6 +12,9 @@
 #	bench/fanout.sh [-g GATHERD] [-w WORKERS] [-r RUNS] [-d SECONDS]
 #	    [-c CONNECTIONS] [-t THREADS] [-k]
 set -eu
+# Loopback only: gatherd (libcurl) must not send upstream calls to a proxy
+# named in the environment.
+export no_proxy="*" NO_PROXY="*"
 
 here=$(cd "$(dirname "$0")" && pwd)
 top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
