@@ -21,7 +21,7 @@ cd build
 make -j"$(nproc)" src/gatherd tests/mock_upstream >/dev/null
 
 for port in 8080 9001 9002 9003; do
-	if curl -s -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+	if curl -s --noproxy "*" -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
 		echo "port $port is in use: stop what listens there first" >&2
 		exit 1
 	fi
@@ -41,12 +41,14 @@ for port in 9001 9002 9003; do
 	tests/mock_upstream -p "$port" &
 	pids="$pids $!"
 done
-src/gatherd -c "$top/conf/demo.yaml" 2>"$run/gatherd.log" &
+# The demo upstreams are local: no proxy from the environment.
+no_proxy="*" NO_PROXY="*" src/gatherd -c "$top/conf/demo.yaml" \
+    2>"$run/gatherd.log" &
 pids="$pids $!"
 
 # Wait (at most 5 s) until gatherd answers.
 i=0
-until curl -s -o /dev/null http://127.0.0.1:8080/; do
+until curl -s --noproxy "*" -o /dev/null http://127.0.0.1:8080/; do
 	i=$((i + 1))
 	if [ "$i" -ge 50 ]; then
 		cat "$run/gatherd.log" >&2
@@ -56,9 +58,9 @@ until curl -s -o /dev/null http://127.0.0.1:8080/; do
 done
 
 echo "\$ curl -s http://127.0.0.1:8080/dashboard/42"
-curl -sS -D "$run/headers" -w '\n' http://127.0.0.1:8080/dashboard/42
+curl -sS --noproxy "*" -D "$run/headers" -w '\n' http://127.0.0.1:8080/dashboard/42
 grep -iE '^(x-gather-complete|server-timing):' "$run/headers"
-curl -sS -o /dev/null -w 'answered in %{time_total} s (the three upstreams take 0.3 s each)\n' \
+curl -sS --noproxy "*" -o /dev/null -w 'answered in %{time_total} s (the three upstreams take 0.3 s each)\n' \
     http://127.0.0.1:8080/dashboard/42
 echo "gatherd's log:"
 cat "$run/gatherd.log"
