@@ -3,35 +3,23 @@
  * gatherd_conf of plain data.  Reload builds a new one and swaps the
  * pointer; requests in flight keep the snapshot they started with.
  *
- * The file is read in two passes over one buffer.  The first walks the
- * event stream and refuses what would make the second unbounded: anchors
- * and aliases (a billion-laughs file is small on disk and huge as a tree),
- * deep nesting, too many nodes, a second document.  The second loads the
- * tree and walks it with one key table per mapping level.  Every error is
- * collected with its line and column, and all are reported at once, in
- * file order.
+ * config_yaml.c reads the file into a libyaml document, within limits,
+ * keeps the error list and turns nodes into plain values.  This file walks
+ * the document with one key table per mapping level and says what each key
+ * means.  Errors from both are collected with their line and column, and
+ * all are reported at once, in file order.
  */
 #include <sys/socket.h>
 
-#include <errno.h>
-#include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
 #include <yaml.h>
 
 #include "gatherd.h"
 
-#define CONFIG_MAX_FILE		(4 * 1024 * 1024)
-#define CONFIG_MAX_NODES	100000
-#define CONFIG_MAX_DEPTH	32
 #define CONFIG_MAX_KEYS		16
-#define CONFIG_KEYLEN		256
-#define CONFIG_MORE		"... more errors\n"
 
 #define NITEMS(n)	((size_t)((n)->data.sequence.items.top - \
 			    (n)->data.sequence.items.start))
@@ -39,13 +27,6 @@
 			    (n)->data.mapping.pairs.start))
 #define STR(n)		((const char *)(n)->data.scalar.value)
 #define FIELD(o, off, t) ((t *)(void *)((char *)(o) + (off)))
-
-struct cf_err {
-	size_t		 e_line;
-	size_t		 e_col;
-	size_t		 e_seq;
-	char		*e_text;
-};
 
 /* Values under "defaults:", copied into each endpoint and upstream. */
 struct cf_defaults {
@@ -57,11 +38,7 @@ struct cf_defaults {
 };
 
 struct cfctx {
-	const char	*c_file;
-	yaml_document_t	 c_doc;
-	struct cf_err	*c_errs;
-	size_t		 c_nerrs;
-	char		 c_key[CONFIG_KEYLEN];	/* dotted path of the node */
+	struct cf_yaml	*c_y;		/* the document and the errors */
 	struct gatherd_conf *c_conf;
 	struct cf_defaults c_def;
 	struct endpoint	*c_ep;		/* endpoint being read */
@@ -72,7 +49,6 @@ enum cf_type { T_SCALAR, T_LIST, T_MAP, T_ANY, T_SCALAR_OR_LIST };
 
 typedef void	(*cf_setter)(struct cfctx *, yaml_node_t *, void *, size_t);
 typedef void	(*cf_item)(struct cfctx *, yaml_node_t *, size_t, void *);
-typedef int	(*cf_check)(const char *, const char **);
 
 /* One row of a key table: drives one mapping level. */
 struct cf_key {
@@ -88,114 +64,7 @@ static const char *const merge_names[] = {
 };
 
 /* ------------------------------------------------------------------ */
-/* Errors and key paths.                                               */
-
-static void __attribute__((format(printf, 4, 0)))
-do_errv(struct cfctx *c, yaml_mark_t m, const char *key, const char *fmt,
-    va_list ap)
-{
-	struct cf_err	*e;
-	char		 msg[512];
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	c->c_errs = xreallocarray(c->c_errs, c->c_nerrs + 1,
-	    sizeof(*c->c_errs));
-	e = &c->c_errs[c->c_nerrs];
-	e->e_line = m.line + 1;
-	e->e_col = m.column + 1;
-	e->e_seq = c->c_nerrs++;
-	xasprintf(&e->e_text, "%s:%zu:%zu: %s: %s\n", c->c_file, e->e_line,
-	    e->e_col, key[0] != '\0' ? key : "(root)", msg);
-}
-
-/* Records an error at a node, under the current key path. */
-static void __attribute__((format(printf, 3, 4)))
-do_err(struct cfctx *c, yaml_node_t *n, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	do_errv(c, n->start_mark, c->c_key, fmt, ap);
-	va_end(ap);
-}
-
-/* Records an error that has no node: file and YAML syntax problems. */
-static void __attribute__((format(printf, 4, 5)))
-do_err_at(struct cfctx *c, yaml_mark_t m, const char *key, const char *fmt,
-    ...)
-{
-	va_list	 ap;
-
-	va_start(ap, fmt);
-	do_errv(c, m, key, fmt, ap);
-	va_end(ap);
-}
-
-/* Appends ".name" or "[i]" to the key path; returns the length to restore. */
-static size_t
-do_push(struct cfctx *c, const char *name, size_t idx)
-{
-	size_t	 len = strlen(c->c_key), i;
-
-	if (name == NULL)
-		snprintf(c->c_key + len, sizeof(c->c_key) - len, "[%zu]", idx);
-	else
-		snprintf(c->c_key + len, sizeof(c->c_key) - len, "%s%s",
-		    len > 0 ? "." : "", name);
-	/* A key is user text: keep every error on one line. */
-	for (i = len; c->c_key[i] != '\0'; i++)
-		if ((unsigned char)c->c_key[i] < ' ')
-			c->c_key[i] = '?';
-	return (len);
-}
-
-static int
-do_err_cmp(const void *a, const void *b)
-{
-	const struct cf_err	*x = a, *y = b;
-
-	if (x->e_line != y->e_line)
-		return (x->e_line < y->e_line ? -1 : 1);
-	if (x->e_col != y->e_col)
-		return (x->e_col < y->e_col ? -1 : 1);
-	return (x->e_seq < y->e_seq ? -1 : x->e_seq > y->e_seq);
-}
-
-/*
- * Writes the errors into errbuf in file order, as many whole lines as fit;
- * if some do not, the last line is CONFIG_MORE.
- */
-static void
-do_render(struct cfctx *c, char *errbuf, size_t errlen)
-{
-	size_t	 i, used = 0, len, total = 0;
-
-	if (errlen == 0)
-		return;
-	errbuf[0] = '\0';
-	qsort(c->c_errs, c->c_nerrs, sizeof(*c->c_errs), do_err_cmp);
-	for (i = 0; i < c->c_nerrs; i++)
-		total += strlen(c->c_errs[i].e_text);
-	for (i = 0; i < c->c_nerrs; i++) {
-		len = strlen(c->c_errs[i].e_text);
-		if (total >= errlen &&
-		    used + len + strlen(CONFIG_MORE) >= errlen)
-			break;
-		memcpy(errbuf + used, c->c_errs[i].e_text, len + 1);
-		used += len;
-	}
-	if (i < c->c_nerrs)
-		strlcat(errbuf, CONFIG_MORE, errlen);
-}
-
-/* ------------------------------------------------------------------ */
 /* The walk: node types, mappings, lists, scalar setters.              */
-
-static yaml_node_t *
-do_node(struct cfctx *c, int idx)
-{
-	return (yaml_document_get_node(&c->c_doc, idx));
-}
 
 /* Checks a node's type; scalars must also be free of NUL bytes. */
 static int
@@ -203,20 +72,15 @@ do_type(struct cfctx *c, yaml_node_t *n, enum cf_type type)
 {
 	if (type == T_ANY)
 		return (0);
-	if (n->type == YAML_SCALAR_NODE && (type == T_SCALAR ||
-	    type == T_SCALAR_OR_LIST)) {
-		if (strlen(STR(n)) == n->data.scalar.length)
-			return (0);
-		do_err(c, n, "string contains a NUL byte");
-		return (-1);
-	}
+	if (type == T_SCALAR || (type == T_SCALAR_OR_LIST &&
+	    n->type == YAML_SCALAR_NODE))
+		return (config_yaml_string(c->c_y, n));
 	if ((n->type == YAML_SEQUENCE_NODE && (type == T_LIST ||
 	    type == T_SCALAR_OR_LIST)) ||
 	    (n->type == YAML_MAPPING_NODE && type == T_MAP))
 		return (0);
-	do_err(c, n, "%s", type == T_MAP ? "expected a mapping" :
-	    type == T_LIST ? "expected a list" : type == T_SCALAR ?
-	    "expected a string" : "expected a string or a list");
+	config_yaml_err(c->c_y, n, "%s", type == T_MAP ? "expected a mapping" :
+	    type == T_LIST ? "expected a list" : "expected a string or a list");
 	return (-1);
 }
 
@@ -229,11 +93,12 @@ do_items(struct cfctx *c, yaml_node_t *n, enum cf_type type, cf_item fn,
 	size_t		 i, mark;
 
 	for (i = 0; i < NITEMS(n); i++) {
-		item = do_node(c, n->data.sequence.items.start[i]);
-		mark = do_push(c, NULL, i);
+		item = config_yaml_node(c->c_y,
+		    n->data.sequence.items.start[i]);
+		mark = config_yaml_push(c->c_y, NULL, i);
 		if (do_type(c, item, type) == 0)
 			fn(c, item, i, arg);
-		c->c_key[mark] = '\0';
+		config_yaml_pop(c->c_y, mark);
 	}
 }
 
@@ -254,31 +119,32 @@ do_mapping(struct cfctx *c, yaml_node_t *map, const struct cf_key *keys,
 
 	for (pair = map->data.mapping.pairs.start;
 	    pair < map->data.mapping.pairs.top; pair++) {
-		if (do_type(c, (key = do_node(c, pair->key)), T_SCALAR) == -1)
+		key = config_yaml_node(c->c_y, pair->key);
+		if (do_type(c, key, T_SCALAR) == -1)
 			continue;
-		mark = do_push(c, STR(key), 0);
+		mark = config_yaml_push(c->c_y, STR(key), 0);
 		for (i = 0; keys[i].k_name != NULL; i++)
 			if (strcmp(keys[i].k_name, STR(key)) == 0)
 				break;
 		if (keys[i].k_name == NULL)
-			do_err(c, key, "unknown key");
+			config_yaml_err(c->c_y, key, "unknown key");
 		else if (found[i] != NULL)
-			do_err(c, key, "duplicate key (first at line %zu)",
-			    first[i]->start_mark.line + 1);
+			config_yaml_err(c->c_y, key, "duplicate key (first at "
+			    "line %zu)", first[i]->start_mark.line + 1);
 		else {
-			found[i] = do_node(c, pair->value);
+			found[i] = config_yaml_node(c->c_y, pair->value);
 			first[i] = key;
 		}
-		c->c_key[mark] = '\0';
+		config_yaml_pop(c->c_y, mark);
 	}
 	for (i = 0; keys[i].k_name != NULL; i++) {
-		mark = do_push(c, keys[i].k_name, 0);
+		mark = config_yaml_push(c->c_y, keys[i].k_name, 0);
 		if (found[i] == NULL && keys[i].k_required)
-			do_err(c, map, "required key is missing");
+			config_yaml_err(c->c_y, map, "required key is missing");
 		else if (found[i] != NULL &&
 		    do_type(c, found[i], keys[i].k_type) == 0)
 			keys[i].k_set(c, found[i], obj, keys[i].k_off);
-		c->c_key[mark] = '\0';
+		config_yaml_pop(c->c_y, mark);
 	}
 }
 
@@ -288,7 +154,7 @@ set_duration(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 	const char	*why;
 
 	if (parse_duration(STR(n), FIELD(obj, off, uint64_t), &why) == -1)
-		do_err(c, n, "%s", why);
+		config_yaml_err(c->c_y, n, "%s", why);
 }
 
 static void
@@ -297,7 +163,7 @@ set_size(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 	const char	*why;
 
 	if (parse_size(STR(n), FIELD(obj, off, uint64_t), &why) == -1)
-		do_err(c, n, "%s", why);
+		config_yaml_err(c->c_y, n, "%s", why);
 }
 
 /* A request head limit below 1KiB cannot hold an ordinary browser head. */
@@ -307,9 +173,9 @@ set_head_size(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 	const char	*why;
 
 	if (parse_size(STR(n), FIELD(obj, off, uint64_t), &why) == -1)
-		do_err(c, n, "%s", why);
+		config_yaml_err(c->c_y, n, "%s", why);
 	else if (*FIELD(obj, off, uint64_t) < 1024)
-		do_err(c, n, "must be at least 1KiB");
+		config_yaml_err(c->c_y, n, "must be at least 1KiB");
 }
 
 static void
@@ -319,9 +185,9 @@ set_count(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 
 	if (parse_uint(STR(n), INT32_MAX, FIELD(obj, off, uint64_t),
 	    &why) == -1)
-		do_err(c, n, "%s", why);
+		config_yaml_err(c->c_y, n, "%s", why);
 	else if (*FIELD(obj, off, uint64_t) < 1)
-		do_err(c, n, "must be at least 1");
+		config_yaml_err(c->c_y, n, "must be at least 1");
 }
 
 static void
@@ -330,7 +196,7 @@ set_bool(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 	const char	*why;
 
 	if (parse_bool(STR(n), FIELD(obj, off, int), &why) == -1)
-		do_err(c, n, "%s", why);
+		config_yaml_err(c->c_y, n, "%s", why);
 }
 
 /* Replaces the default method; left NULL when bad, so no false dups. */
@@ -343,7 +209,7 @@ set_method(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 	free(*m);
 	*m = NULL;
 	if (parse_method(STR(n), &why) == -1)
-		do_err(c, n, "%s", why);
+		config_yaml_err(c->c_y, n, "%s", why);
 	else
 		*m = xstrdup(STR(n));
 }
@@ -355,7 +221,7 @@ do_ok_item(struct cfctx *c, yaml_node_t *n, size_t i, void *arg)
 	const char		*why;
 
 	if (parse_status_range(STR(n), &ok[i], &why) == -1)
-		do_err(c, n, "%s", why);
+		config_yaml_err(c->c_y, n, "%s", why);
 }
 
 /* A list of "lo-hi" ranges or plain codes; replaces *okp. */
@@ -367,46 +233,8 @@ do_ok_list(struct cfctx *c, yaml_node_t *n, struct status_range **okp,
 	*okp = xcalloc(NITEMS(n), sizeof(**okp));
 	*nokp = NITEMS(n);
 	if (NITEMS(n) == 0)
-		do_err(c, n, "expected at least one status");
+		config_yaml_err(c->c_y, n, "expected at least one status");
 	do_items(c, n, T_SCALAR, do_ok_item, *okp);
-}
-
-struct cf_names {
-	char		**n_list;
-	size_t		 n_count;
-	cf_check	 n_check;
-	int		 n_fold;	/* header names: case does not count */
-};
-
-static void
-do_name_item(struct cfctx *c, yaml_node_t *n, size_t i, void *arg)
-{
-	struct cf_names	*nl = arg;
-	const char	*why;
-
-	for (i = 0; i < nl->n_count; i++)
-		if ((nl->n_fold ? strcasecmp(nl->n_list[i], STR(n)) :
-		    strcmp(nl->n_list[i], STR(n))) == 0) {
-			do_err(c, n, "duplicate name");
-			return;
-		}
-	if (nl->n_check(STR(n), &why) == -1)
-		do_err(c, n, "%s", why);
-	else
-		nl->n_list[nl->n_count++] = xstrdup(STR(n));
-}
-
-/* A list of distinct names, each checked by check(). */
-static void
-do_name_list(struct cfctx *c, yaml_node_t *n, char ***listp, size_t *np,
-    cf_check check)
-{
-	struct cf_names	 nl = { NULL, 0, check, check == parse_header_name };
-
-	nl.n_list = xcalloc(NITEMS(n), sizeof(char *));
-	do_items(c, n, T_SCALAR, do_name_item, &nl);
-	*listp = nl.n_list;
-	*np = nl.n_count;
 }
 
 /* ------------------------------------------------------------------ */
@@ -420,14 +248,14 @@ set_up_name(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 	size_t			 i;
 
 	if (parse_name(STR(n), &why) == -1) {
-		do_err(c, n, "%s", why);
+		config_yaml_err(c->c_y, n, "%s", why);
 		return;
 	}
 	for (i = 0; &c->c_ep->ep_ups[i] != up; i++)
 		if (c->c_ep->ep_ups[i].up_name != NULL &&
 		    strcmp(c->c_ep->ep_ups[i].up_name, STR(n)) == 0) {
-			do_err(c, n, "duplicate upstream name (also "
-			    "upstreams[%zu])", i);
+			config_yaml_err(c->c_y, n, "duplicate upstream name "
+			    "(also upstreams[%zu])", i);
 			return;
 		}
 	up->up_name = xstrdup(STR(n));
@@ -445,72 +273,13 @@ set_up_url(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 		return;
 	if ((p = url_tmpl_unknown_param(STR(n), c->c_ep->ep_params,
 	    c->c_ep->ep_nparams, &len)) != NULL)
-		do_err(c, n, "%.*s is not a parameter of the endpoint path",
-		    (int)len, p);
+		config_yaml_err(c->c_y, n, "%.*s is not a parameter of the "
+		    "endpoint path", (int)len, p);
 	else if (url_tmpl_parse(STR(n), c->c_ep->ep_params,
 	    c->c_ep->ep_nparams, &up->up_tmpl, &why) == -1)
-		do_err(c, n, "%s", why);
+		config_yaml_err(c->c_y, n, "%s", why);
 	else
 		up->up_url = xstrdup(STR(n));
-}
-
-/* The value of the ${NAME} at s; *end is set past the '}'. */
-static const char *
-do_env(struct cfctx *c, yaml_node_t *n, const char *s, const char **end)
-{
-	const char	*close, *val;
-	char		*name;
-	size_t		 len;
-
-	close = s[1] == '{' ? strchr(s, '}') : NULL;
-	len = close != NULL ? (size_t)(close - s - 2) : 0;
-	if (len == 0 || (s[2] >= '0' && s[2] <= '9') ||
-	    strspn(s + 2, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	    "0123456789_") != len) {
-		do_err(c, n, "bad '$' (use ${NAME}, or $$ for a literal '$')");
-		return (NULL);
-	}
-	name = xstrndup(s + 2, len);
-	if ((val = getenv(name)) == NULL)
-		do_err(c, n, "environment variable %s is not set", name);
-	free(name);
-	*end = close + 1;
-	return (val);
-}
-
-/*
- * Expands ${VAR} from the environment and $$ to '$'.  Secrets stay out of
- * the file this way; a variable that is not set is an error rather than
- * an empty credential sent upstream.
- */
-static char *
-do_expand(struct cfctx *c, yaml_node_t *n)
-{
-	const char	*s = STR(n), *val;
-	char		*out = NULL;
-	size_t		 len = 0, vlen;
-
-	while (*s != '\0') {
-		if (*s != '$') {
-			val = s;
-			s += vlen = strcspn(s, "$");
-		} else if (s[1] == '$') {
-			val = "$";
-			vlen = 1;
-			s += 2;
-		} else if ((val = do_env(c, n, s, &s)) != NULL)
-			vlen = strlen(val);
-		else {
-			free(out);
-			return (NULL);
-		}
-		out = xreallocarray(out, len + vlen + 1, 1);
-		memcpy(out + len, val, vlen);
-		len += vlen;
-	}
-	out = xreallocarray(out, len + 1, 1);
-	out[len] = '\0';
-	return (out);
 }
 
 static void
@@ -526,27 +295,27 @@ set_up_headers(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 	up->up_headers = xcalloc(NPAIRS(n), sizeof(*up->up_headers));
 	for (pair = n->data.mapping.pairs.start;
 	    pair < n->data.mapping.pairs.top; pair++) {
-		k = do_node(c, pair->key);
-		v = do_node(c, pair->value);
+		k = config_yaml_node(c->c_y, pair->key);
+		v = config_yaml_node(c->c_y, pair->value);
 		if (do_type(c, k, T_SCALAR) == -1)
 			continue;
-		mark = do_push(c, STR(k), 0);
+		mark = config_yaml_push(c->c_y, STR(k), 0);
 		for (i = 0; i < up->up_nheaders; i++)
 			if (strcasecmp(up->up_headers[i].kv_key, STR(k)) == 0)
 				break;
 		kv = &up->up_headers[up->up_nheaders];
 		if (parse_header_name(STR(k), &why) == -1)
-			do_err(c, k, "%s", why);
+			config_yaml_err(c->c_y, k, "%s", why);
 		else if (i < up->up_nheaders)
-			do_err(c, k, "duplicate header");
+			config_yaml_err(c->c_y, k, "duplicate header");
 		else if (do_type(c, v, T_SCALAR) == 0 &&
-		    (kv->kv_val = do_expand(c, v)) != NULL) {
+		    (kv->kv_val = config_yaml_expand(c->c_y, v)) != NULL) {
 			if (parse_header_value(kv->kv_val, &why) == -1)
-				do_err(c, v, "%s", why);
+				config_yaml_err(c->c_y, v, "%s", why);
 			kv->kv_key = xstrdup(STR(k));
 			up->up_nheaders++;
 		}
-		c->c_key[mark] = '\0';
+		config_yaml_pop(c->c_y, mark);
 	}
 }
 
@@ -555,8 +324,8 @@ set_up_fwd_headers(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 {
 	struct upstream_conf	*up = obj;
 
-	do_name_list(c, n, &up->up_fwd_headers, &up->up_nfwd_headers,
-	    parse_header_name);
+	up->up_fwd_headers = config_yaml_names(c->c_y, n, parse_header_name, 1,
+	    &up->up_nfwd_headers);
 }
 
 static void
@@ -564,8 +333,8 @@ set_up_fwd_query(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 {
 	struct upstream_conf	*up = obj;
 
-	do_name_list(c, n, &up->up_fwd_query, &up->up_nfwd_query,
-	    parse_query_name);
+	up->up_fwd_query = config_yaml_names(c->c_y, n, parse_query_name, 0,
+	    &up->up_nfwd_query);
 }
 
 static void
@@ -576,122 +345,17 @@ set_up_ok(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 	do_ok_list(c, n, &up->up_ok, &up->up_nok);
 }
 
-/* Whether s is a YAML core-schema decimal int or float. */
-static int
-do_is_number(const char *s)
-{
-	static const char	 digits[] = "0123456789";
-	size_t			 n;
-
-	s += (*s == '-' || *s == '+');
-	n = strspn(s, digits);
-	s += n;
-	if (*s == '.') {
-		n += strspn(s + 1, digits);
-		s += 1 + strspn(s + 1, digits);
-	}
-	if (n == 0)
-		return (0);
-	if (*s == 'e' || *s == 'E') {
-		s += 1 + (s[1] == '-' || s[1] == '+');
-		if (strspn(s, digits) == 0)
-			return (0);
-		s += strspn(s, digits);
-	}
-	return (*s == '\0');
-}
-
-/*
- * A plain scalar in YAML's core schema: null, bool, int or float.  Any
- * quoted scalar, and any other plain one, is a string.
- */
-static json_t *
-do_json_scalar(struct cfctx *c, yaml_node_t *n)
-{
-	static const char *const nulls[] = { "", "~", "null", "Null", "NULL",
-	    NULL }, *const trues[] = { "true", "True", "TRUE", NULL },
-	    *const falses[] = { "false", "False", "FALSE", NULL };
-	const char	*s = STR(n);
-	char		*end;
-	long long	 ll;
-	double		 d;
-	size_t		 i;
-
-	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return (json_stringn(s, n->data.scalar.length));
-	for (i = 0; nulls[i] != NULL; i++)
-		if (strcmp(s, nulls[i]) == 0)
-			return (json_null());
-	for (i = 0; trues[i] != NULL; i++)
-		if (strcmp(s, trues[i]) == 0 || strcmp(s, falses[i]) == 0)
-			return (json_boolean(strcmp(s, trues[i]) == 0));
-	if (!do_is_number(s))
-		return (json_string(s));
-	errno = 0;
-	if (strpbrk(s, ".eE") == NULL) {
-		ll = strtoll(s, &end, 10);
-		if (errno == 0)
-			return (json_integer(ll));
-	} else if (isfinite(d = strtod(s, &end)))
-		return (json_real(d));
-	do_err(c, n, "number out of range");
-	return (NULL);
-}
-
-/* Any YAML value as a JSON value; NULL after an error. */
-static json_t *
-do_json(struct cfctx *c, yaml_node_t *n)
-{
-	yaml_node_pair_t	*pair;
-	yaml_node_t		*k;
-	json_t			*j, *v;
-	size_t			 i, mark;
-
-	if (n->type == YAML_SCALAR_NODE)
-		return (do_json_scalar(c, n));
-	if (n->type == YAML_SEQUENCE_NODE) {
-		j = json_array();
-		for (i = 0; i < NITEMS(n); i++) {
-			mark = do_push(c, NULL, i);
-			v = do_json(c, do_node(c,
-			    n->data.sequence.items.start[i]));
-			if (v != NULL)
-				json_array_append_new(j, v);
-			c->c_key[mark] = '\0';
-		}
-		return (j);
-	}
-	j = json_object();
-	for (pair = n->data.mapping.pairs.start;
-	    pair < n->data.mapping.pairs.top; pair++) {
-		if (do_type(c, (k = do_node(c, pair->key)), T_SCALAR) == -1)
-			continue;
-		mark = do_push(c, STR(k), 0);
-		if (json_object_get(j, STR(k)) != NULL)
-			do_err(c, k, "duplicate key");
-		else if ((v = do_json(c, do_node(c, pair->value))) != NULL)
-			json_object_set_new(j, STR(k), v);
-		c->c_key[mark] = '\0';
-	}
-	return (j);
-}
-
 /* The value used when the upstream fails, kept as compact JSON text. */
 static void
 set_up_default(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 {
 	struct upstream_conf	*up = obj;
-	json_t			*j;
 	char			*s;
 
-	if ((j = do_json(c, n)) == NULL)
+	if ((s = config_yaml_json(c->c_y, n)) == NULL)
 		return;
-	if ((s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
-		fatalx("%s: json_dumps", __func__);
-	json_decref(j);
 	free(up->up_default);
-	up->up_default = xstrdup(s);
-	free(s);
+	up->up_default = s;
 }
 
 static const struct cf_key upstream_keys[] = {
@@ -738,7 +402,8 @@ set_upstreams(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 	struct endpoint	*ep = obj;
 
 	if (NITEMS(n) == 0 || NITEMS(n) > GATHER_MAX_UPSTREAMS) {
-		do_err(c, n, NITEMS(n) == 0 ? "expected at least one upstream" :
+		config_yaml_err(c->c_y, n, NITEMS(n) == 0 ?
+		    "expected at least one upstream" :
 		    "too many upstreams (max %d)", GATHER_MAX_UPSTREAMS);
 		return;
 	}
@@ -755,7 +420,7 @@ set_ep_path(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 
 	if (router_parse(STR(n), &ep->ep_segs, &ep->ep_nsegs,
 	    &ep->ep_params, &ep->ep_nparams, &why) == -1) {
-		do_err(c, n, "%s", why);
+		config_yaml_err(c->c_y, n, "%s", why);
 		return;
 	}
 	ep->ep_path = xstrdup(STR(n));
@@ -773,7 +438,8 @@ set_ep_merge(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 			ep->ep_merge = (enum merge_mode)i;
 			return;
 		}
-	do_err(c, n, "merge must be keyed, shallow, deep or array");
+	config_yaml_err(c->c_y, n,
+	    "merge must be keyed, shallow, deep or array");
 }
 
 static const struct cf_key endpoint_keys[] = {
@@ -803,9 +469,9 @@ do_endpoint(struct cfctx *c, yaml_node_t *n, size_t i, void *arg)
 	for (j = 0; c->c_path != NULL && ep->ep_method != NULL && j < i; j++)
 		if (eps[j].ep_path != NULL && eps[j].ep_method != NULL &&
 		    router_same_route(ep, &eps[j])) {
-			do_push(c, "path", 0);
-			do_err(c, c->c_path, "duplicate endpoint (same method "
-			    "and path as endpoints[%zu])", j);
+			config_yaml_push(c->c_y, "path", 0);
+			config_yaml_err(c->c_y, c->c_path, "duplicate endpoint "
+			    "(same method and path as endpoints[%zu])", j);
 			break;
 		}
 	c->c_ep = NULL;
@@ -817,7 +483,7 @@ set_endpoints(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 	struct gatherd_conf	*cf = obj;
 
 	if (NITEMS(n) == 0)
-		do_err(c, n, "expected at least one endpoint");
+		config_yaml_err(c->c_y, n, "expected at least one endpoint");
 	cf->cf_endpoints = xcalloc(NITEMS(n), sizeof(*cf->cf_endpoints));
 	cf->cf_nendpoints = NITEMS(n);
 	do_items(c, n, T_MAP, do_endpoint, NULL);
@@ -836,7 +502,7 @@ do_listen(struct cfctx *c, yaml_node_t *n, size_t idx, void *arg)
 	size_t			 i;
 
 	if (parse_listen(STR(n), la, &why) == -1) {
-		do_err(c, n, "%s", why);
+		config_yaml_err(c->c_y, n, "%s", why);
 		return;
 	}
 	for (i = 0; i < cf->cf_nlisten; i++) {
@@ -849,7 +515,7 @@ do_listen(struct cfctx *c, yaml_node_t *n, size_t idx, void *arg)
 	}
 	cf->cf_nlisten++;
 	if (i < cf->cf_nlisten - 1)
-		do_err(c, n, "duplicate listen address (also %s)",
+		config_yaml_err(c->c_y, n, "duplicate listen address (also %s)",
 		    cf->cf_listen[i].la_text);
 }
 
@@ -863,7 +529,7 @@ set_listen(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 	if (n->type == YAML_SCALAR_NODE)
 		do_listen(c, n, 0, NULL);
 	else if (nitems == 0)
-		do_err(c, n, "expected at least one address");
+		config_yaml_err(c->c_y, n, "expected at least one address");
 	else
 		do_items(c, n, T_SCALAR, do_listen, NULL);
 }
@@ -880,7 +546,8 @@ set_workers(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 	    v > 0)
 		c->c_conf->cf_workers = (int)v;
 	else
-		do_err(c, n, "expected auto or a number from 1 to %d",
+		config_yaml_err(c->c_y, n,
+		    "expected auto or a number from 1 to %d",
 		    CONFIG_MAX_WORKERS);
 }
 
@@ -940,9 +607,9 @@ static const struct cf_key root_keys[] = {
 	{ NULL,			T_ANY, 0, NULL, 0 }
 };
 
-/* Builds the conf from the loaded document, over the built-in defaults. */
+/* Builds the conf from the document's root, over the built-in defaults. */
 static void
-do_conf(struct cfctx *c)
+do_conf(struct cfctx *c, yaml_node_t *root)
 {
 	static const struct status_range ok = { DEFAULT_OK_LO, DEFAULT_OK_HI };
 	static const struct limits lim = { DEFAULT_MAX_CONNECTIONS,
@@ -950,7 +617,6 @@ do_conf(struct cfctx *c)
 	    DEFAULT_MAX_UPSTREAM_BODY, DEFAULT_HEAD_TIMEOUT_MS,
 	    DEFAULT_CLIENT_TIMEOUT_MS, DEFAULT_SHUTDOWN_TIMEOUT_MS };
 	struct gatherd_conf	*cf = c->c_conf;
-	yaml_node_t		*root;
 	const char		*why;
 
 	c->c_def.d_timeout_ms = DEFAULT_TIMEOUT_MS;
@@ -961,10 +627,7 @@ do_conf(struct cfctx *c)
 	c->c_def.d_nok = 1;
 	cf->cf_workers = DEFAULT_WORKERS;
 	cf->cf_limits = lim;
-	if ((root = yaml_document_get_root_node(&c->c_doc)) == NULL)
-		do_err_at(c, c->c_doc.start_mark, "(root)",
-		    "the file holds no configuration");
-	else if (do_type(c, root, T_MAP) == 0)
+	if (do_type(c, root, T_MAP) == 0)
 		do_mapping(c, root, root_keys, cf);
 	free(c->c_def.d_ok);
 	if (cf->cf_listen != NULL)
@@ -978,153 +641,26 @@ do_conf(struct cfctx *c)
 /* ------------------------------------------------------------------ */
 /* Loading.                                                            */
 
-/* A libyaml error; a reader error has only a byte offset, so count. */
-static void
-do_yaml_err(struct cfctx *c, yaml_parser_t *p, const unsigned char *buf)
-{
-	yaml_mark_t	 m;
-	size_t		 i;
-
-	if (p->error == YAML_MEMORY_ERROR)
-		fatalx("%s: libyaml: out of memory", __func__);
-	if (p->error == YAML_READER_ERROR) {
-		memset(&m, 0, sizeof(m));
-		for (i = 0; i < p->problem_offset; i++) {
-			m.column = buf[i] == '\n' ? 0 : m.column + 1;
-			m.line += buf[i] == '\n';
-		}
-		do_err_at(c, m, "(yaml)", "%s", p->problem);
-	} else if (p->context != NULL)
-		do_err_at(c, p->problem_mark, "(yaml)", "%s %s at line %zu",
-		    p->problem, p->context, p->context_mark.line + 1);
-	else
-		do_err_at(c, p->problem_mark, "(yaml)", "%s",
-		    p->problem != NULL ? p->problem : "not valid YAML");
-}
-
-/* Why the first pass refuses an event, or NULL. */
-static const char *
-do_scan_event(yaml_event_t *ev, size_t *depth, size_t *nodes, size_t *docs)
-{
-	switch (ev->type) {
-	case YAML_DOCUMENT_START_EVENT:
-		return (++*docs > 1 ? "only one YAML document is allowed" :
-		    NULL);
-	case YAML_ALIAS_EVENT:
-		return ("YAML anchors and aliases are not supported");
-	case YAML_SEQUENCE_END_EVENT:
-	case YAML_MAPPING_END_EVENT:
-		--*depth;
-		return (NULL);
-	case YAML_SCALAR_EVENT:
-	case YAML_SEQUENCE_START_EVENT:
-	case YAML_MAPPING_START_EVENT:
-		/* The anchor is the first member of each of these. */
-		if (ev->data.scalar.anchor != NULL)
-			return ("YAML anchors and aliases are not supported");
-		if (++*nodes > CONFIG_MAX_NODES)
-			return ("too many YAML nodes");
-		if (ev->type != YAML_SCALAR_EVENT &&
-		    ++*depth > CONFIG_MAX_DEPTH)
-			return ("nesting too deep");
-		return (NULL);
-	default:
-		return (NULL);
-	}
-}
-
-/*
- * The first pass: refuses anchors, aliases, deep nesting, too many nodes
- * and a second document, so that the tree the second pass builds and
- * walks is small and acyclic.
- */
-static int
-do_scan(struct cfctx *c, const unsigned char *buf, size_t len)
-{
-	yaml_parser_t	 p;
-	yaml_event_t	 ev;
-	const char	*why = NULL;
-	size_t		 nodes = 0, depth = 0, docs = 0;
-	int		 done = 0;
-
-	yaml_parser_initialize(&p);
-	yaml_parser_set_input_string(&p, buf, len);
-	while (!done && why == NULL) {
-		if (!yaml_parser_parse(&p, &ev)) {
-			do_yaml_err(c, &p, buf);
-			break;
-		}
-		done = ev.type == YAML_STREAM_END_EVENT;
-		if ((why = do_scan_event(&ev, &depth, &nodes, &docs)) != NULL)
-			do_err_at(c, ev.start_mark, "(yaml)", "%s", why);
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&p);
-	return (done && why == NULL ? 0 : -1);
-}
-
-/* Reads the whole file; NULL after an error. */
-static unsigned char *
-do_read(struct cfctx *c, size_t *lenp)
-{
-	yaml_mark_t	 m = { 0, 0, 0 };
-	unsigned char	*buf = NULL;
-	FILE		*fp;
-
-	if ((fp = fopen(c->c_file, "rb")) == NULL) {
-		do_err_at(c, m, "(file)", "cannot open: %s", strerror(errno));
-		return (NULL);
-	}
-	buf = xmalloc(CONFIG_MAX_FILE + 1);
-	*lenp = fread(buf, 1, CONFIG_MAX_FILE + 1, fp);
-	if (ferror(fp))
-		do_err_at(c, m, "(file)", "cannot read: %s", strerror(errno));
-	else if (*lenp > CONFIG_MAX_FILE)
-		do_err_at(c, m, "(file)", "file is larger than %d bytes",
-		    CONFIG_MAX_FILE);
-	fclose(fp);
-	if (c->c_nerrs == 0)
-		return (buf);
-	free(buf);
-	return (NULL);
-}
-
 /* Reads and checks a config file: a new conf (one reference), or NULL. */
 struct gatherd_conf *
 config_load(const char *file, char *errbuf, size_t errlen)
 {
 	struct cfctx	 c;
-	yaml_parser_t	 p;
-	unsigned char	*buf;
-	size_t		 i, len;
+	yaml_node_t	*root;
 
 	memset(&c, 0, sizeof(c));
-	c.c_file = file;
 	c.c_conf = xcalloc(1, sizeof(*c.c_conf));
 	c.c_conf->cf_refs = 1;
 	c.c_conf->cf_file = xstrdup(file);
-	if ((buf = do_read(&c, &len)) != NULL && do_scan(&c, buf, len) == 0) {
-		yaml_parser_initialize(&p);
-		yaml_parser_set_input_string(&p, buf, len);
-		if (!yaml_parser_load(&p, &c.c_doc))
-			do_yaml_err(&c, &p, buf);
-		else {
-			do_conf(&c);
-			yaml_document_delete(&c.c_doc);
-		}
-		yaml_parser_delete(&p);
+	c.c_y = config_yaml_load(file);
+	if ((root = config_yaml_root(c.c_y)) != NULL)
+		do_conf(&c, root);
+	if (config_yaml_render(c.c_y, errbuf, errlen) == -1) {
+		config_unref(c.c_conf);
+		c.c_conf = NULL;
 	}
-	free(buf);
-	if (errlen > 0)
-		errbuf[0] = '\0';
-	if (c.c_nerrs == 0)
-		return (c.c_conf);
-	do_render(&c, errbuf, errlen);
-	for (i = 0; i < c.c_nerrs; i++)
-		free(c.c_errs[i].e_text);
-	free(c.c_errs);
-	config_unref(c.c_conf);
-	return (NULL);
+	config_yaml_free(c.c_y);
+	return (c.c_conf);
 }
 
 /* ------------------------------------------------------------------ */

@@ -314,6 +314,24 @@ struct gatherd_conf *config_ref(struct gatherd_conf *);
 void	 config_unref(struct gatherd_conf *);
 int	 config_ok_status(const struct upstream_conf *, int);
 
+/* config_yaml.c: the file, its errors and node values, for config.c */
+struct cf_yaml;
+struct yaml_node_s;		/* yaml_node_t: only config*.c include yaml.h */
+struct cf_yaml *config_yaml_load(const char *);
+struct yaml_node_s *config_yaml_root(struct cf_yaml *);
+struct yaml_node_s *config_yaml_node(struct cf_yaml *, int);
+int	 config_yaml_render(struct cf_yaml *, char *, size_t);
+void	 config_yaml_free(struct cf_yaml *);
+void	 config_yaml_err(struct cf_yaml *, struct yaml_node_s *, const char *,
+	    ...) __attribute__((format(printf, 3, 4)));
+size_t	 config_yaml_push(struct cf_yaml *, const char *, size_t);
+void	 config_yaml_pop(struct cf_yaml *, size_t);
+int	 config_yaml_string(struct cf_yaml *, struct yaml_node_s *);
+char	*config_yaml_expand(struct cf_yaml *, struct yaml_node_s *);
+char	**config_yaml_names(struct cf_yaml *, struct yaml_node_s *,
+	    int (*)(const char *, const char **), int, size_t *);
+char	*config_yaml_json(struct cf_yaml *, struct yaml_node_s *);
+
 /* router.c */
 int	 router_parse(const char *, struct path_seg **, size_t *, char ***,
 	    size_t *, const char **);
