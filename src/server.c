@@ -48,12 +48,19 @@ do_header(evhtp_request_t *req, const char *key, const char *val)
 	    evhtp_header_new(key, val, 1, 1));
 }
 
-/* Send a JSON reply with the given status. */
+/* Send a JSON reply with the given status (a HEAD reply without body). */
 static void
 do_send(evhtp_request_t *req, int status, const char *body, size_t len)
 {
+	char	 clen[32];
+
 	do_header(req, "Content-Type", "application/json");
-	evbuffer_add(req->buffer_out, body, len);
+	if (evhtp_request_get_method(req) == htp_method_HEAD) {
+		/* evhtp would send buffer_out even to HEAD. */
+		snprintf(clen, sizeof(clen), "%zu", len);
+		do_header(req, "Content-Length", clen);
+	} else
+		evbuffer_add(req->buffer_out, body, len);
 	evhtp_send_reply(req, (evhtp_res)status);
 }
 
