@@ -14,13 +14,17 @@
  *	size=N		body is a JSON string of N bytes in all: "aaa..."
  *	invalid=1	body {"broken":  with the JSON content type
  *	chunked=1	chunked transfer encoding
+ *	echo=1		body is the request body, byte for byte
  *
  * The default body is {"path":"<raw target as received, JSON-escaped>"}.
- * GET /_stats answers {"requests":N,"open":N,"aborted":N}: requests counts
- * the requests received, open those whose reply has not finished, aborted
- * those whose client closed the connection before the reply was complete;
- * that last one is how a test proves that gatherd cancelled a call.
- * GET /_reset zeroes the counters.  Neither is counted nor logged.
+ * GET /_stats answers {"requests":N,"open":N,"aborted":N,"conns":N}:
+ * requests counts the requests received, open those whose reply has not
+ * finished, aborted those whose client closed the connection before the
+ * reply was complete (how a test proves that gatherd cancelled a call),
+ * conns the connections that carried at least one counted request (how a
+ * test proves that gatherd keeps its upstream connections alive).
+ * GET /_reset zeroes the counters.  Neither is counted nor logged, and a
+ * connection that carries only those is not in conns.
  *
  * The log (-l) gets one flushed line per event: "REQ <method> <target>",
  * "HDR <name>: <value>" per header, "BODY <n>" (request body bytes) and
@@ -93,6 +97,8 @@ struct mock {
 	unsigned long		 m_requests;
 	unsigned long		 m_open;
 	unsigned long		 m_aborted;
+	unsigned long		 m_nconns;
+	unsigned long		 m_gen;		/* bumped by /_reset */
 };
 
 /* What the query parameters of one request asked for. */
@@ -108,6 +114,7 @@ struct script {
 	long		 s_size;	/* -1: off */
 	int		 s_invalid;
 	int		 s_chunked;
+	int		 s_echo;
 };
 
 struct conn {
@@ -118,6 +125,8 @@ struct conn {
 	int			 c_inflight;	/* counted in m_open */
 	int			 c_keepalive;
 	int			 c_head_only;	/* HEAD request */
+	unsigned long		 c_gen;		/* m_gen when counted in conns */
+	struct evbuffer		*c_body;	/* the request body */
 	char			*c_method;
 	char			*c_target;
 	size_t			 c_want;	/* body or chunk bytes left */
@@ -262,6 +271,8 @@ script_param(struct script *s, const char *key, const char *val)
 		s->s_invalid = strcmp(val, "0") != 0;
 	else if (strcmp(key, "chunked") == 0)
 		s->s_chunked = strcmp(val, "0") != 0;
+	else if (strcmp(key, "echo") == 0)
+		s->s_echo = strcmp(val, "0") != 0;
 }
 
 /* Read the query parameters of target into a script; bad numbers are off. */
@@ -329,6 +340,10 @@ build_body(struct conn *c)
 		memset(c->c_out, 'a', n);
 		c->c_out[0] = c->c_out[n - 1] = '"';
 		c->c_outlen = n;
+	} else if (s->s_echo) {
+		c->c_outlen = evbuffer_get_length(c->c_body);
+		c->c_out = xalloc(c->c_outlen + 1);
+		evbuffer_copyout(c->c_body, c->c_out, c->c_outlen);
 	} else if (s->s_body != NULL) {
 		c->c_out = xdup(s->s_body);
 		c->c_outlen = strlen(c->c_out);
@@ -385,11 +400,14 @@ do_control(struct conn *c, int reset)
 	char body[160];
 	int n;
 
-	if (reset)
-		m->m_requests = m->m_open = m->m_aborted = 0;
+	if (reset) {
+		m->m_requests = m->m_open = m->m_aborted = m->m_nconns = 0;
+		m->m_gen++;
+	}
 	n = snprintf(body, sizeof(body),
-	    "{\"requests\":%lu,\"open\":%lu,\"aborted\":%lu}",
-	    m->m_requests, m->m_open, m->m_aborted);
+	    "{\"requests\":%lu,\"open\":%lu,\"aborted\":%lu,"
+	    "\"conns\":%lu}",
+	    m->m_requests, m->m_open, m->m_aborted, m->m_nconns);
 	evbuffer_add_printf(bufferevent_get_output(c->c_bev),
 	    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %d\r\n%s\r\n%s", n,
@@ -505,6 +523,10 @@ do_request(struct conn *c)
 	}
 	mock_log(m, "BODY %zu", c->c_bodylen);
 	m->m_requests++;
+	if (c->c_gen != m->m_gen) {
+		c->c_gen = m->m_gen;
+		m->m_nconns++;
+	}
 	m->m_open++;
 	c->c_inflight = 1;
 	script_parse(&c->c_script, c->c_target);
@@ -543,6 +565,7 @@ parse_head(struct conn *c, struct evbuffer *in)
 	c->c_head_only = strcmp(c->c_method, "HEAD") == 0;
 	c->c_want = 0;
 	c->c_bodylen = 0;
+	evbuffer_drain(c->c_body, evbuffer_get_length(c->c_body));
 	c->c_state = C_BODY;
 	while ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) != NULL) {
 		if (n == 0) {
@@ -593,7 +616,7 @@ read_body(struct conn *c, struct evbuffer *in)
 		switch (c->c_state) {
 		case C_BODY:
 			n = avail < c->c_want ? avail : c->c_want;
-			evbuffer_drain(in, n);
+			evbuffer_remove_buffer(in, c->c_body, n);
 			c->c_want -= n;
 			c->c_bodylen += n;
 			return c->c_want == 0;
@@ -613,7 +636,8 @@ read_body(struct conn *c, struct evbuffer *in)
 		case C_CHUNK_DATA:
 			if (avail < c->c_want)
 				return 0;
-			evbuffer_drain(in, c->c_want);
+			evbuffer_remove_buffer(in, c->c_body, c->c_want - 2);
+			evbuffer_drain(in, 2);
 			c->c_bodylen += c->c_want - 2;
 			c->c_state = C_CHUNK_SIZE;
 			break;
@@ -715,6 +739,7 @@ conn_free(struct conn *c, int aborted)
 	}
 	TAILQ_REMOVE(&m->m_conns, c, c_entry);
 	event_free(c->c_timer);
+	evbuffer_free(c->c_body);
 	bufferevent_free(c->c_bev);
 	script_free(&c->c_script);
 	free(c->c_method);
@@ -735,7 +760,9 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd,
 	c->c_bev = bufferevent_socket_new(m->m_base, fd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	c->c_timer = evtimer_new(m->m_base, on_timer, c);
-	if (c->c_bev == NULL || c->c_timer == NULL)
+	c->c_body = evbuffer_new();
+	c->c_gen = m->m_gen - 1;	/* not yet counted in conns */
+	if (c->c_bev == NULL || c->c_timer == NULL || c->c_body == NULL)
 		die("cannot set up a connection");
 	c->c_state = C_HEAD;
 	TAILQ_INSERT_TAIL(&m->m_conns, c, c_entry);
