@@ -214,6 +214,21 @@ set_method(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 		*m = xstrdup(STR(n));
 }
 
+/* An endpoint's method: also one that the server can answer. */
+static void
+set_ep_method(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
+{
+	char	**m = FIELD(obj, off, char *);
+
+	set_method(c, n, obj, off);
+	if (*m != NULL && !parse_served_method(*m)) {
+		config_yaml_err(c->c_y, n, "method %s cannot be served (use "
+		    "GET, HEAD, POST, PUT, DELETE, PATCH or OPTIONS)", *m);
+		free(*m);
+		*m = NULL;
+	}
+}
+
 static void
 do_ok_item(struct cfctx *c, yaml_node_t *n, size_t i, void *arg)
 {
@@ -444,7 +459,7 @@ set_ep_merge(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 
 static const struct cf_key endpoint_keys[] = {
 	{ "path",		T_SCALAR, 1, set_ep_path, 0 },
-	{ "method",		T_SCALAR, 0, set_method,
+	{ "method",		T_SCALAR, 0, set_ep_method,
 	    offsetof(struct endpoint, ep_method) },
 	{ "deadline",		T_SCALAR, 0, set_duration,
 	    offsetof(struct endpoint, ep_deadline_ms) },

@@ -16,6 +16,8 @@
  * only then closes.  Gate errors are short JSON replies closed that way.
  */
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/time.h>
 
 #include <event2/buffer.h>
@@ -53,6 +55,8 @@ struct gate {
 	size_t			 gt_msglen;	/* set once whole */
 	uint64_t		 gt_body;
 	int			 gt_head_done;
+	int			 gt_started;	/* evhtp took the request */
+	int			 gt_detached;	/* evhtp let go of the filter */
 	int			 gt_status;	/* a failed check's status */
 	const char		*gt_why;
 	bufferevent_data_cb	 gt_rcb;	/* evhtp's callbacks */
@@ -199,34 +203,38 @@ static int
 do_check_head(struct gate *gt, struct evbuffer *src, size_t headlen)
 {
 	http_parser	*p = &gt->gt_parser;
-	const char	*s, *end, *nl, *why;
-	size_t		 len;
+	const char	*s, *end, *nl = NULL, *why;
+	size_t		 line;
 	int		 hosts = 0, expect = 0;
 
 	if ((s = (const char *)evbuffer_pullup(src, (ev_ssize_t)headlen)) ==
 	    NULL)
 		return (do_fail(gt, 400, "bad request head"));
 	end = s + headlen;
-	/* Skip the request line. */
-	if ((nl = memchr(s, '\n', headlen)) == NULL)
-		return (do_fail(gt, 400, "bad request head"));
-	for (s = nl + 1; s < end; s = nl + 1) {
+	/* Empty lines before the request line are allowed (RFC 9112 2.2). */
+	while (s < end && (*s == '\r' || *s == '\n'))
+		s++;
+	for (line = 0; s < end; line++, s = nl + 1) {
 		if ((nl = memchr(s, '\n', (size_t)(end - s))) == NULL)
-			break;
-		len = (size_t)(nl - s);
-		if (len > 0 && s[len - 1] == '\r')
-			len--;
-		if (len == 0)
-			break;
-		if ((why = do_check_line(s, len, &hosts, &expect)) != NULL)
+			return (do_fail(gt, 400, "bad request head"));
+		/* evhtp knows only CRLF: a bare LF would leave it waiting. */
+		if (nl == s || nl[-1] != '\r')
+			return (do_fail(gt, 400, "line not ended by CRLF"));
+		if (nl - s == 1)
+			break;		/* the empty line that ends the head */
+		if (line > 0 && (why = do_check_line(s, (size_t)(nl - s) - 1,
+		    &hosts, &expect)) != NULL)
 			return (do_fail(gt, 400, why));
 	}
 	if (hosts > 1)
 		return (do_fail(gt, 400, "more than one Host header"));
 	if (hosts == 0 && p->http_major == 1 && p->http_minor >= 1)
 		return (do_fail(gt, 400, "missing Host header"));
-	if (p->method == HTTP_CONNECT)
-		return (do_fail(gt, 400, "CONNECT is not supported"));
+	if (p->http_major != 1 || p->http_minor > 1)
+		return (do_fail(gt, 505,
+		    "only HTTP/1.0 and HTTP/1.1 are served"));
+	if (!parse_served_method(http_method_str(p->method)))
+		return (do_fail(gt, 501, "request method not implemented"));
 	if ((p->flags & F_CONTENTLENGTH) &&
 	    p->content_length > do_limits(gt)->lim_max_request_body)
 		return (do_fail(gt, 413, "request body too large"));
@@ -314,6 +322,26 @@ do_scan(struct gate *gt, struct evbuffer *src)
 
 static void	do_reject(struct gate *);
 
+/* Drop the CR and LF bytes at the front of src. */
+static void
+do_skip_crlf(struct evbuffer *src)
+{
+	struct evbuffer_iovec	 v;
+	size_t			 n;
+
+	while (evbuffer_peek(src, -1, NULL, &v, 1) == 1 && v.iov_len > 0) {
+		for (n = 0; n < v.iov_len; n++) {
+			char c = ((const char *)v.iov_base)[n];
+
+			if (c != '\r' && c != '\n')
+				break;
+		}
+		evbuffer_drain(src, n);
+		if (n < v.iov_len)
+			return;
+	}
+}
+
 /*
  * Move one whole request from src (the socket's input) to dst (evhtp's
  * input).  Returns 1 if it moved one, 0 otherwise.
@@ -325,6 +353,9 @@ do_pump(struct gate *gt, struct evbuffer *src, struct evbuffer *dst)
 
 	if (gt->gt_state != GT_IDLE && gt->gt_state != GT_READING)
 		return (0);
+	/* Empty lines before a request are allowed, but evhtp trips on them. */
+	if (gt->gt_scanned == 0)
+		do_skip_crlf(src);
 	if (evbuffer_get_length(src) == 0)
 		return (0);
 	if ((r = do_scan(gt, src)) == 0)
@@ -333,9 +364,15 @@ do_pump(struct gate *gt, struct evbuffer *src, struct evbuffer *dst)
 		do_reject(gt);
 		return (0);
 	}
-	evtimer_del(gt->gt_timer);
 	evbuffer_remove_buffer(src, dst, gt->gt_msglen);
 	gt->gt_state = GT_HELD;
+	/*
+	 * evhtp dispatches a whole request at once (next loop turn).  If it
+	 * has not within GATE_DISPATCH_MS, its parser disagrees with ours
+	 * and waits for bytes that will never come: answer 400, not hang.
+	 */
+	gt->gt_started = 0;
+	do_arm(gt, GATE_DISPATCH_MS);
 	/* Bound what a pipelining client can queue while we are busy. */
 	if (evbuffer_get_length(src) > do_limits(gt)->lim_max_request_head +
 	    do_limits(gt)->lim_max_request_body)
@@ -357,6 +394,34 @@ on_filter_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t limit,
 	return (do_pump(gt, src, dst) ? BEV_OK : BEV_NEED_MORE);
 }
 
+/* Log a rejected request with the client's address: one line each. */
+static void
+do_log_reject(struct gate *gt)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss);
+	char			 host[INET6_ADDRSTRLEN] = "-";
+	int			 port = 0;
+
+	if (getpeername(bufferevent_getfd(gt->gt_under),
+	    (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
+			port = ntohs(s4->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &s6->sin6_addr, host,
+			    sizeof(host));
+			port = ntohs(s6->sin6_port);
+		}
+	}
+	log_info("req - from %s port %d -> %d, %s", host, port,
+	    gt->gt_status, gt->gt_why);
+}
+
 /* Queue the JSON error reply of a failed check; evhtp is told later. */
 static void
 do_reject(struct gate *gt)
@@ -374,6 +439,12 @@ do_reject(struct gate *gt)
 	case 431:
 		reason = "Request Header Fields Too Large";
 		break;
+	case 501:
+		reason = "Not Implemented";
+		break;
+	case 505:
+		reason = "HTTP Version Not Supported";
+		break;
 	default:
 		gt->gt_status = 400;
 		reason = "Bad Request";
@@ -383,10 +454,10 @@ do_reject(struct gate *gt)
 	evbuffer_add_printf(bufferevent_get_output(gt->gt_under),
 	    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
 	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-	    gt->gt_status, reason, strlen(body), body);
+	    gt->gt_status, reason, strlen(body),
+	    gt->gt_parser.method == HTTP_HEAD ? "" : body);
 	free(body);
-	log_debug("%s: fd %d: %d %s", __func__,
-	    (int)bufferevent_getfd(gt->gt_under), gt->gt_status, gt->gt_why);
+	do_log_reject(gt);
 	gt->gt_state = GT_REJECTED;
 	evtimer_del(gt->gt_timer);
 	event_active(gt->gt_kick, EV_TIMEOUT, 0);
@@ -430,6 +501,8 @@ on_filter_write(struct bufferevent *bev, void *arg)
 static void
 do_hangup(struct gate *gt)
 {
+	if (gt->gt_detached)
+		return;
 	bufferevent_trigger_event(gt->gt_filter, BEV_EVENT_EOF |
 	    BEV_EVENT_ERROR, 0);
 }
@@ -440,6 +513,8 @@ on_kick(evutil_socket_t fd, short what, void *arg)
 {
 	struct gate	*gt = arg;
 
+	if (gt->gt_detached)
+		return;
 	switch (gt->gt_state) {
 	case GT_REJECTED:
 		do_hangup(gt);	/* the gate may now be lingering */
@@ -468,7 +543,16 @@ on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct gate	*gt = arg;
 
+	if (gt->gt_detached && gt->gt_state != GT_LINGER)
+		return;
 	switch (gt->gt_state) {
+	case GT_HELD:
+		if (!gt->gt_started) {
+			gt->gt_status = 400;
+			gt->gt_why = "malformed request";
+			do_reject(gt);
+		}
+		return;
 	case GT_READING:
 		gt->gt_status = 408;
 		gt->gt_why = gt->gt_head_done ?
@@ -619,9 +703,40 @@ gate_bev(struct gate *gt)
 void
 gate_request_done(struct gate *gt)
 {
-	if (gt->gt_state != GT_HELD)
+	if (gt->gt_state != GT_HELD || gt->gt_detached)
 		return;
 	do_next(gt);
 	bufferevent_enable(gt->gt_under, EV_READ);
 	event_active(gt->gt_kick, EV_TIMEOUT, 0);
+}
+
+/* server.c: evhtp dispatched the held request to its handler. */
+void
+gate_request_started(struct gate *gt)
+{
+	gt->gt_started = 1;
+	if (gt->gt_state == GT_HELD)
+		evtimer_del(gt->gt_timer);
+}
+
+/*
+ * server.c: evhtp is freeing its connection, and with it the filter; the
+ * filter must not be used from here on (its destructor runs later).  A
+ * request that evhtp dropped without dispatching it was one its parser
+ * refused: the client gets the 400 evhtp would not send.
+ */
+void
+gate_detach(struct gate *gt)
+{
+	struct evbuffer	*out = bufferevent_get_output(gt->gt_under);
+
+	if (gt->gt_state == GT_HELD && !gt->gt_started &&
+	    evbuffer_get_length(out) == 0) {
+		gt->gt_status = 400;
+		gt->gt_why = "malformed request";
+		do_reject(gt);
+	}
+	gt->gt_detached = 1;
+	event_del(gt->gt_kick);
+	evtimer_del(gt->gt_timer);
 }

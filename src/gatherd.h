@@ -35,6 +35,7 @@
 #define DEFAULT_OK_HI			299
 #define DEFAULT_BACKLOG			1024
 #define DEFAULT_LINGER_MS		2000	/* gate: drain before close */
+#define GATE_DISPATCH_MS		1000	/* gate: evhtp takes a request */
 #define DEFAULT_EASY_POOL		256	/* idle curl handles kept */
 
 #define GATHER_MAX_UPSTREAMS		64
@@ -307,6 +308,7 @@ int	 parse_header_value(const char *, const char **);
 int	 parse_name(const char *, const char **);
 int	 parse_query_name(const char *, const char **);
 int	 parse_param_name(const char *, size_t);
+int	 parse_served_method(const char *);
 
 /* config.c */
 struct gatherd_conf *config_load(const char *, char *, size_t);
@@ -357,6 +359,8 @@ struct gate *gate_new(struct worker *, struct bufferevent *);
 void	 gate_request_done(struct gate *);
 struct bufferevent *gate_bev(struct gate *);
 void	 gate_free_lingering(struct worker *);
+void	 gate_request_started(struct gate *);
+void	 gate_detach(struct gate *);
 
 /* server.c */
 int	 server_init(struct worker *, const int *, size_t);

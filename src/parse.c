@@ -416,3 +416,22 @@ parse_param_name(const char *s, size_t len)
 			return (0);
 	return (1);
 }
+
+/*
+ * Whether the server answers this request method: the methods libevhtp
+ * knows (it cannot name any other), less CONNECT.  The gate answers 501
+ * to the rest, and an endpoint may not be configured with one.
+ */
+int
+parse_served_method(const char *m)
+{
+	static const char *const served[] = { "GET", "HEAD", "POST", "PUT",
+	    "DELETE", "PATCH", "OPTIONS", "TRACE", "MKCOL", "COPY", "MOVE",
+	    "PROPFIND", "PROPPATCH", "LOCK", "UNLOCK" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(served) / sizeof(served[0]); i++)
+		if (strcmp(m, served[i]) == 0)
+			return (1);
+	return (0);
+}

@@ -196,7 +196,15 @@ on_request(evhtp_request_t *req, void *arg)
 	int			 st;
 
 	t0 = now_us();
-	method = htparser_get_methodstr_m(evhtp_request_get_method(req));
+	sc = do_sconn(req);
+	gate_request_started(sc->sc_gate);
+	/* The gate lets only methods evhtp can name through; be safe anyway. */
+	if ((method = htparser_get_methodstr_m(evhtp_request_get_method(req)))
+	    == NULL) {
+		do_send_error(w, req, "-", 501,
+		    "request method not implemented", t0);
+		return;
+	}
 	if (req->uri == NULL || req->uri->path == NULL ||
 	    (path = req->uri->path->full) == NULL) {
 		do_send_error(w, req, method, 400, "bad request target", t0);
@@ -225,7 +233,6 @@ on_request(evhtp_request_t *req, void *arg)
 		    "bad percent-encoding in path", t0);
 		return;
 	}
-	sc = do_sconn(req);
 	do_copy_request(req, method, &cr);
 	g = gather_new(w, &cr, &m, sc);
 	sc->sc_req = req;
@@ -254,6 +261,7 @@ on_conn_fini(evhtp_connection_t *conn, void *arg)
 	struct sconn	*sc = arg;
 
 	do_client_gone(sc);
+	gate_detach(sc->sc_gate);
 	evhtp_connection_unset_hook(conn, evhtp_hook_on_request_fini);
 	evhtp_connection_unset_hook(conn, evhtp_hook_on_error);
 	TAILQ_REMOVE(&sc->sc_server->s_conns, sc, sc_entry);
