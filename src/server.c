@@ -181,6 +181,42 @@ do_sconn(evhtp_request_t *req)
 	return (hooks->on_connection_fini_arg);
 }
 
+/*
+ * Route a request: 0 with m filled, or -1 once the error reply (404, 405
+ * with Allow, 400 for a bad parameter encoding) has been sent.
+ */
+static int
+do_route(struct worker *w, evhtp_request_t *req, const char *method,
+    const char *path, struct route_match *m, uint64_t t0)
+{
+	char	 allow[256], why[300];
+	int	 st;
+
+	memset(m, 0, sizeof(*m));
+	st = router_match(w->w_conf, method, path, m, allow, sizeof(allow));
+	/* HEAD is GET without the body, unless an endpoint says otherwise. */
+	if (st != 200 && st != 400 && strcmp(method, "HEAD") == 0 &&
+	    router_match(w->w_conf, "GET", path, m, why, sizeof(why)) == 200)
+		st = 200;
+	switch (st) {
+	case 200:
+		return (0);
+	case 405:
+		do_header(req, "Allow", allow);
+		snprintf(why, sizeof(why), "method %s not allowed", method);
+		do_send_error(w, req, method, 405, why, t0);
+		return (-1);
+	case 404:
+		do_send_error(w, req, method, 404, "no endpoint for this path",
+		    t0);
+		return (-1);
+	default:
+		do_send_error(w, req, method, 400,
+		    "bad percent-encoding in path", t0);
+		return (-1);
+	}
+}
+
 /* evhtp: a whole request passed the gate; route it and start its gather. */
 static void
 on_request(evhtp_request_t *req, void *arg)
@@ -191,9 +227,7 @@ on_request(evhtp_request_t *req, void *arg)
 	struct gather		*g;
 	struct sconn		*sc;
 	const char		*method, *path;
-	char			 allow[256], why[300];
 	uint64_t		 t0;
-	int			 st;
 
 	t0 = now_us();
 	sc = do_sconn(req);
@@ -210,29 +244,8 @@ on_request(evhtp_request_t *req, void *arg)
 		do_send_error(w, req, method, 400, "bad request target", t0);
 		return;
 	}
-	memset(&m, 0, sizeof(m));
-	st = router_match(w->w_conf, method, path, &m, allow, sizeof(allow));
-	/* HEAD is GET without the body, unless an endpoint says otherwise. */
-	if (st != 200 && st != 400 && strcmp(method, "HEAD") == 0 &&
-	    router_match(w->w_conf, "GET", path, &m, why, sizeof(why)) == 200)
-		st = 200;
-	switch (st) {
-	case 200:
-		break;
-	case 405:
-		do_header(req, "Allow", allow);
-		snprintf(why, sizeof(why), "method %s not allowed", method);
-		do_send_error(w, req, method, 405, why, t0);
+	if (do_route(w, req, method, path, &m, t0) == -1)
 		return;
-	case 404:
-		do_send_error(w, req, method, 404, "no endpoint for this path",
-		    t0);
-		return;
-	default:
-		do_send_error(w, req, method, 400,
-		    "bad percent-encoding in path", t0);
-		return;
-	}
 	do_copy_request(req, method, &cr);
 	g = gather_new(w, &cr, &m, sc);
 	sc->sc_req = req;
