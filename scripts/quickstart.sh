@@ -14,6 +14,10 @@ keep=0
 [ "${1:-}" = "--keep" ] && keep=1
 
 scripts/deps.sh
+if [ -f config.status ]; then
+	echo "the source tree is configured in place: run 'make distclean' first" >&2
+	exit 1
+fi
 [ -x configure ] || autoreconf -fi
 mkdir -p build
 cd build
