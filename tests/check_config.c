@@ -20,10 +20,9 @@
 #include <check.h>
 
 #include "gatherd.h"
+#include "check_util.h"
 
 #define ERRLEN	8192
-
-static char	 srcdir[PATH_MAX];
 
 static const char *const bad_cases[] = {
 	"aliases", "bad_duration", "bad_headers", "bad_listen", "bad_name",
@@ -36,24 +35,7 @@ static const char *const bad_cases[] = {
 	"too_many_upstreams", "two_documents", "unknown_key", "unknown_param",
 	"unset_env",
 };
-#define NBAD	(sizeof(bad_cases) / sizeof(bad_cases[0]))
-
-/* The whole of a file as a string, or NULL. */
-static char *
-slurp(const char *path)
-{
-	FILE	*fp;
-	char	*buf;
-	size_t	 len;
-
-	if ((fp = fopen(path, "rb")) == NULL)
-		return (NULL);
-	buf = xmalloc(1024 * 1024);
-	len = fread(buf, 1, 1024 * 1024 - 1, fp);
-	buf[len] = '\0';
-	fclose(fp);
-	return (buf);
-}
+#define NBAD	NELEM(bad_cases)
 
 /* chdir to a directory under tests/data/config. */
 static void
@@ -61,7 +43,8 @@ enter(const char *sub)
 {
 	char	 path[PATH_MAX * 2];
 
-	snprintf(path, sizeof(path), "%s/tests/data/config/%s", srcdir, sub);
+	snprintf(path, sizeof(path), "%s/tests/data/config/%s", check_srcdir(),
+	    sub);
 	ck_assert_msg(chdir(path) == 0, "chdir %s", path);
 }
 
@@ -76,7 +59,8 @@ START_TEST(test_config_bad_errors)
 	unsetenv("GATHERD_TEST_UNSET_VAR");
 	snprintf(file, sizeof(file), "%s.yaml", name);
 	snprintf(errfile, sizeof(errfile), "%s.err", name);
-	ck_assert_msg((want = slurp(errfile)) != NULL, "no %s", errfile);
+	ck_assert_msg((want = check_read_file(errfile, NULL)) != NULL, "no %s",
+	    errfile);
 	cf = config_load(file, errbuf, sizeof(errbuf));
 	ck_assert_msg(cf == NULL, "%s loaded", file);
 	ck_assert_str_eq(errbuf, want);
@@ -145,7 +129,7 @@ START_TEST(test_config_errbuf_overflow)
 	int	 i;
 
 	enter("bad");
-	ck_assert_ptr_nonnull(full = slurp("many_errors.err"));
+	ck_assert_ptr_nonnull(full = check_read_file("many_errors.err", NULL));
 	len = overflow_cases[_i].ov_len;
 	if (len == 0)
 		len = strlen(full) + overflow_cases[_i].ov_extra;
@@ -359,7 +343,8 @@ START_TEST(test_config_example)
 	struct endpoint		*ep;
 	char			 path[PATH_MAX * 2], errbuf[ERRLEN];
 
-	snprintf(path, sizeof(path), "%s/conf/gatherd.yaml", srcdir);
+	snprintf(path, sizeof(path), "%s/conf/gatherd.yaml",
+	    check_srcdir());
 	cf = config_load(path, errbuf, sizeof(errbuf));
 	ck_assert_msg(cf != NULL, "%s", errbuf);
 	ck_assert_uint_eq(cf->cf_nendpoints, 1);
@@ -500,7 +485,7 @@ START_TEST(test_config_binary_rejects)
 	enter("bad");
 	unsetenv("GATHERD_TEST_UNSET_VAR");
 	snprintf(file, sizeof(file), "%s.err", bad_cases[_i]);
-	ck_assert_ptr_nonnull(want = slurp(file));
+	ck_assert_ptr_nonnull(want = check_read_file(file, NULL));
 	snprintf(file, sizeof(file), "%s.yaml", bad_cases[_i]);
 	ck_assert_int_eq(run_gatherd(gatherd, file, out, sizeof(out)), 1);
 	for (line = want; (nl = strchr(line, '\n')) != NULL; line = nl + 1) {
@@ -519,7 +504,8 @@ START_TEST(test_config_binary_accepts)
 
 	if (gatherd == NULL || access(gatherd, X_OK) == -1)
 		return;
-	snprintf(path, sizeof(path), "%s/conf/gatherd.yaml", srcdir);
+	snprintf(path, sizeof(path), "%s/conf/gatherd.yaml",
+	    check_srcdir());
 	ck_assert_int_eq(run_gatherd(gatherd, path, out, sizeof(out)), 0);
 	ck_assert_msg(strstr(out, "configuration OK") != NULL, "%s", out);
 }
@@ -529,50 +515,33 @@ static Suite *
 config_suite(void)
 {
 	Suite	*s = suite_create("config");
-	TCase	*tc;
 
-#define TC(name, fn, n) do {						\
-	tc = tcase_create(name);					\
-	tcase_add_loop_test(tc, fn, 0, (int)(n));			\
-	suite_add_tcase(s, tc);						\
-} while (0)
-	TC("bad_errors", test_config_bad_errors, NBAD);
-	TC("bad_listed", test_config_bad_listed, 1);
-	TC("errbuf_overflow", test_config_errbuf_overflow,
-	    sizeof(overflow_cases) / sizeof(overflow_cases[0]));
-	TC("missing_file", test_config_missing_file, 1);
-	TC("bounds", test_config_bounds,
-	    sizeof(bounds_cases) / sizeof(bounds_cases[0]));
-	TC("good_defaults", test_config_good_defaults, 1);
-	TC("good_top", test_config_good_top, 1);
-	TC("good_inherit", test_config_good_inherit, 1);
-	TC("good_upstream", test_config_good_upstream, 1);
-	TC("good_default_json", test_config_good_default_json, 1);
-	TC("example", test_config_example, 1);
-	TC("refcount", test_config_refcount, 1);
-	TC("ok_status", test_config_ok_status,
-	    sizeof(ok_cases) / sizeof(ok_cases[0]));
-	TC("binary_rejects", test_config_binary_rejects, NBAD);
-	TC("binary_accepts", test_config_binary_accepts, 1);
-#undef TC
+	CHECK_TABLE(s, "bad_errors", test_config_bad_errors, bad_cases);
+	CHECK_ONE(s, "bad_listed", test_config_bad_listed);
+	CHECK_TABLE(s, "errbuf_overflow", test_config_errbuf_overflow,
+	    overflow_cases);
+	CHECK_ONE(s, "missing_file", test_config_missing_file);
+	CHECK_TABLE(s, "bounds", test_config_bounds, bounds_cases);
+	CHECK_ONE(s, "good_defaults", test_config_good_defaults);
+	CHECK_ONE(s, "good_top", test_config_good_top);
+	CHECK_ONE(s, "good_inherit", test_config_good_inherit);
+	CHECK_ONE(s, "good_upstream", test_config_good_upstream);
+	CHECK_ONE(s, "good_default_json", test_config_good_default_json);
+	CHECK_ONE(s, "example", test_config_example);
+	CHECK_ONE(s, "refcount", test_config_refcount);
+	CHECK_TABLE(s, "ok_status", test_config_ok_status, ok_cases);
+	CHECK_TABLE(s, "binary_rejects", test_config_binary_rejects, bad_cases);
+	CHECK_ONE(s, "binary_accepts", test_config_binary_accepts);
 	return (s);
 }
 
 int
 main(void)
 {
-	SRunner		*sr;
-	const char	*top = getenv("top_srcdir");
-	int		 nfailed;
-
-	/* Absolute, so that a chdir in one test does not move the next. */
-	if (realpath(top != NULL ? top : ".", srcdir) == NULL) {
+	/* Resolved first, so that a chdir in one test does not move it. */
+	if (check_srcdir() == NULL) {
 		perror("top_srcdir");
 		return (EXIT_FAILURE);
 	}
-	sr = srunner_create(config_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	nfailed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(config_suite()));
 }

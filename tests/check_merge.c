@@ -7,6 +7,7 @@
  * completeness, final call kinds and Server-Timing are in the row.
  * Every body is also parsed back, since a reply must always be JSON.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <jansson.h>
 
 #include "gatherd.h"
+#include "check_util.h"
 
 #define MC_MAX		4
 
@@ -48,28 +50,16 @@ static char *
 golden_read(const char *name, size_t *lenp)
 {
 	const char	*top;
-	char		 path[1024];
+	char		 path[PATH_MAX * 2];
 	char		*buf;
-	FILE		*f;
-	long		 len;
 
-	if ((top = getenv("top_srcdir")) == NULL)
-		top = ".";
+	ck_assert_msg((top = check_srcdir()) != NULL, "no top_srcdir");
 	snprintf(path, sizeof(path), "%s/tests/data/merge/%s.json", top,
 	    name);
-	f = fopen(path, "rb");
-	ck_assert_msg(f != NULL, "cannot open %s", path);
-	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-	len = ftell(f);
-	ck_assert_int_ge(len, 0);
-	rewind(f);
-	buf = xmalloc(len + 1);
-	ck_assert_uint_eq(fread(buf, 1, len, f), (size_t)len);
-	fclose(f);
-	if (len > 0 && buf[len - 1] == '\n')
-		len--;
-	buf[len] = '\0';
-	*lenp = len;
+	buf = check_read_file(path, lenp);
+	ck_assert_msg(buf != NULL, "cannot open %s", path);
+	if (*lenp > 0 && buf[*lenp - 1] == '\n')
+		buf[--*lenp] = '\0';
 	return (buf);
 }
 
@@ -500,47 +490,30 @@ START_TEST(test_merge_scale)
 }
 END_TEST
 
-#define NCASES(a)	((int)(sizeof(a) / sizeof((a)[0])))
-
 static Suite *
 merge_suite(void)
 {
 	Suite	*s;
-	TCase	*tc;
 
 	s = suite_create("merge");
-#define MC_TCASE(name, fn, lo, hi) do {					\
-	tc = tcase_create(name);					\
-	tcase_add_loop_test(tc, fn, lo, hi);				\
-	suite_add_tcase(s, tc);						\
-} while (0)
-	MC_TCASE("keyed", test_merge_keyed, 0, NCASES(keyed_cases));
-	MC_TCASE("decode", test_merge_decode, 0, NCASES(decode_cases));
-	MC_TCASE("errors", test_merge_errors, 0, NCASES(errors_cases));
-	MC_TCASE("status", test_merge_status, 0, NCASES(status_cases));
-	MC_TCASE("timing", test_merge_timing, 0, NCASES(timing_cases));
-	MC_TCASE("shallow", test_merge_shallow, 0, NCASES(shallow_cases));
-	MC_TCASE("deep", test_merge_deep, 0, NCASES(deep_cases));
-	MC_TCASE("array", test_merge_array, 0, NCASES(array_cases));
-	MC_TCASE("json_type", test_merge_json_type, 0,
-	    NCASES(json_type_cases));
-	MC_TCASE("error_body", test_merge_error_body, 0,
-	    NCASES(error_body_cases));
-	MC_TCASE("kind_name", test_merge_kind_name, 0, NCASES(kind_names));
-	MC_TCASE("scale", test_merge_scale, MERGE_KEYED, MERGE_ARRAY + 1);
-#undef MC_TCASE
+	CHECK_TABLE(s, "keyed", test_merge_keyed, keyed_cases);
+	CHECK_TABLE(s, "decode", test_merge_decode, decode_cases);
+	CHECK_TABLE(s, "errors", test_merge_errors, errors_cases);
+	CHECK_TABLE(s, "status", test_merge_status, status_cases);
+	CHECK_TABLE(s, "timing", test_merge_timing, timing_cases);
+	CHECK_TABLE(s, "shallow", test_merge_shallow, shallow_cases);
+	CHECK_TABLE(s, "deep", test_merge_deep, deep_cases);
+	CHECK_TABLE(s, "array", test_merge_array, array_cases);
+	CHECK_TABLE(s, "json_type", test_merge_json_type, json_type_cases);
+	CHECK_TABLE(s, "error_body", test_merge_error_body, error_body_cases);
+	CHECK_TABLE(s, "kind_name", test_merge_kind_name, kind_names);
+	check_tcase(s, "scale", test_merge_scale, MERGE_KEYED,
+	    MERGE_ARRAY + 1);
 	return (s);
 }
 
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 nfailed;
-
-	sr = srunner_create(merge_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	nfailed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(merge_suite()));
 }

@@ -10,8 +10,7 @@
 #include <check.h>
 
 #include "gatherd.h"
-
-#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+#include "check_util.h"
 
 #define BAD_DURATION	"bad duration (use e.g. 250ms, 2s, 1m)"
 #define LONG_DURATION	"duration too long (max 24h)"
@@ -342,33 +341,19 @@ static Suite *
 parse_suite(void)
 {
 	Suite	*s = suite_create("parse");
-	TCase	*tc;
 
-#define TC(name, fn, cases) do {					\
-	tc = tcase_create(name);					\
-	tcase_add_loop_test(tc, fn, 0, (int)NELEM(cases));		\
-	suite_add_tcase(s, tc);						\
-} while (0)
-	TC("duration", test_parse_duration, duration_cases);
-	TC("size", test_parse_size, size_cases);
-	TC("uint", test_parse_uint, uint_cases);
-	TC("status_range", test_parse_status_range, status_cases);
-	TC("bool", test_parse_bool, bool_cases);
-	TC("listen", test_parse_listen, listen_cases);
-	TC("names", test_parse_names, name_cases);
-#undef TC
+	CHECK_TABLE(s, "duration", test_parse_duration, duration_cases);
+	CHECK_TABLE(s, "size", test_parse_size, size_cases);
+	CHECK_TABLE(s, "uint", test_parse_uint, uint_cases);
+	CHECK_TABLE(s, "status_range", test_parse_status_range, status_cases);
+	CHECK_TABLE(s, "bool", test_parse_bool, bool_cases);
+	CHECK_TABLE(s, "listen", test_parse_listen, listen_cases);
+	CHECK_TABLE(s, "names", test_parse_names, name_cases);
 	return (s);
 }
 
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 nfailed;
-
-	sr = srunner_create(parse_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	nfailed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(parse_suite()));
 }

@@ -9,8 +9,7 @@
 #include <check.h>
 
 #include "gatherd.h"
-
-#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+#include "check_util.h"
 
 #define WHOLE	"a {param} must be a whole segment, as in /users/{id}"
 #define BADNAME	"bad parameter name (use letters, digits and '_', as in " \
@@ -368,32 +367,18 @@ static Suite *
 router_suite(void)
 {
 	Suite	*s = suite_create("router");
-	TCase	*tc;
 
-#define TC(name, fn, n) do {						\
-	tc = tcase_create(name);					\
-	tcase_add_loop_test(tc, fn, 0, (int)(n));			\
-	suite_add_tcase(s, tc);						\
-} while (0)
-	TC("parse", test_router_parse, NELEM(parse_cases));
-	TC("limits", test_router_limits, NELEM(limit_cases));
-	TC("match", test_router_match, NELEM(match_cases));
-	TC("match_long", test_router_match_long, 1);
-	TC("allow", test_router_allow, NELEM(allow_cases));
-	TC("same_route", test_router_same_route, NELEM(same_cases));
-#undef TC
+	CHECK_TABLE(s, "parse", test_router_parse, parse_cases);
+	CHECK_TABLE(s, "limits", test_router_limits, limit_cases);
+	CHECK_TABLE(s, "match", test_router_match, match_cases);
+	CHECK_ONE(s, "match_long", test_router_match_long);
+	CHECK_TABLE(s, "allow", test_router_allow, allow_cases);
+	CHECK_TABLE(s, "same_route", test_router_same_route, same_cases);
 	return (s);
 }
 
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 nfailed;
-
-	sr = srunner_create(router_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	nfailed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(router_suite()));
 }

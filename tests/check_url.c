@@ -9,8 +9,7 @@
 #include <check.h>
 
 #include "gatherd.h"
-
-#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+#include "check_util.h"
 
 static char *param_names[] = { "user", "id" };
 
@@ -281,31 +280,17 @@ static Suite *
 url_suite(void)
 {
 	Suite	*s = suite_create("url");
-	TCase	*tc;
 
-#define TC(name, fn, cases) do {					\
-	tc = tcase_create(name);					\
-	tcase_add_loop_test(tc, fn, 0, (int)NELEM(cases));		\
-	suite_add_tcase(s, tc);						\
-} while (0)
-	TC("encode", test_url_encode, encode_cases);
-	TC("decode", test_url_decode, decode_cases);
-	TC("tmpl_parse", test_url_tmpl_parse, tmpl_cases);
-	TC("unknown_param", test_url_unknown_param, unknown_cases);
-	TC("expand", test_url_expand, expand_cases);
-#undef TC
+	CHECK_TABLE(s, "encode", test_url_encode, encode_cases);
+	CHECK_TABLE(s, "decode", test_url_decode, decode_cases);
+	CHECK_TABLE(s, "tmpl_parse", test_url_tmpl_parse, tmpl_cases);
+	CHECK_TABLE(s, "unknown_param", test_url_unknown_param, unknown_cases);
+	CHECK_TABLE(s, "expand", test_url_expand, expand_cases);
 	return (s);
 }
 
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 nfailed;
-
-	sr = srunner_create(url_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	nfailed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (check_run(url_suite()));
 }
