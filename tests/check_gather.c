@@ -42,6 +42,7 @@
 #include <check.h>
 
 #include "gatherd.h"
+#include "check_util.h"
 
 #define MOCK_START_MS	10000	/* for the mock's port file */
 #define MOCK_STOP_MS	3000	/* for the mock to exit on SIGTERM */
@@ -92,7 +93,7 @@ static const struct test_up {
 	{ "slow", SLOW_DEADLINE_MS, "a", "delay=1000", 0 },
 	{ "slow", SLOW_DEADLINE_MS, "b", "delay=1000", 0 },
 };
-#define NTEST_UPS	(sizeof(test_ups) / sizeof(test_ups[0]))
+#define NTEST_UPS	NELEM(test_ups)
 
 /* The mock of the running TCase: set in the runner, read by the tests. */
 static struct {
@@ -537,6 +538,56 @@ ms_since(uint64_t t0)
 	return ((now_us() - t0) / 1000);
 }
 
+/* Begin gathers on PREFIX/0 to PREFIX/n-1; kept in g[] unless it is NULL. */
+static void
+gather_begin_n(struct worker *w, const char *prefix, size_t n,
+    struct gather **g)
+{
+	struct gather	*one;
+	char		 path[64];
+	size_t		 i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s/%zu", prefix, i);
+		one = gather_begin(w, path);
+		if (g != NULL)
+			g[i] = one;
+	}
+}
+
+/* What began at t0 has closed now: at least lo_ms later, under hi_ms. */
+static void
+assert_closed_within(uint64_t t0, uint64_t lo_ms, uint64_t hi_ms)
+{
+	uint64_t	 ms = ms_since(t0);
+
+	ck_assert_msg(ms >= lo_ms && ms < hi_ms,
+	    "closed after %llu ms, not in [%llu, %llu) ms",
+	    (unsigned long long)ms, (unsigned long long)lo_ms,
+	    (unsigned long long)hi_ms);
+}
+
+/*
+ * How every case ends.  Once the mock has seen `aborted' more calls cut
+ * off than at b (a bounded wait), it must have seen exactly `requests'
+ * more calls and exactly `aborted' more aborts, with none still open;
+ * then the worker is checked and freed (worker_free).
+ */
+static void
+expect_end(struct worker *w, const struct stats *b, long requests,
+    long aborted)
+{
+	struct stats	 a;
+
+	if (aborted > 0)
+		WAIT_STAT(w, st_aborted, b->st_aborted + aborted);
+	a = stats_get();
+	ck_assert_int_eq(a.st_requests - b->st_requests, requests);
+	ck_assert_int_eq(a.st_aborted - b->st_aborted, aborted);
+	ck_assert_int_eq(a.st_open, 0);
+	worker_free(w);
+}
+
 /* ------------------------------------------------------------------ */
 /* The cases.                                                          */
 
@@ -547,8 +598,8 @@ ms_since(uint64_t t0)
 START_TEST(test_gather_done)
 {
 	struct worker	 w;
-	struct stats	 b, a;
-	uint64_t	 t0, ms;
+	struct stats	 b;
+	uint64_t	 t0;
 
 	worker_init(&w);
 	b = stats_get();
@@ -557,14 +608,8 @@ START_TEST(test_gather_done)
 	ck_assert_uint_eq(w.w_ngathers, 1);
 	ck_assert_uint_eq(upstream_multi_nhandles(w.w_multi), 3);
 	run_drained(&w);
-	ms = ms_since(t0);
-	ck_assert_msg(ms < DONE_DEADLINE_MS / 2, "closed after %llu ms",
-	    (unsigned long long)ms);
-	a = stats_get();
-	ck_assert_int_eq(a.st_requests - b.st_requests, 3);
-	ck_assert_int_eq(a.st_aborted - b.st_aborted, 0);
-	ck_assert_int_eq(a.st_open, 0);
-	worker_free(&w);
+	assert_closed_within(t0, 0, DONE_DEADLINE_MS / 2);
+	expect_end(&w, &b, 3, 0);
 }
 END_TEST
 
@@ -577,7 +622,7 @@ START_TEST(test_gather_client_gone)
 {
 	struct worker	 w;
 	struct gather	*g;
-	struct stats	 b, a;
+	struct stats	 b;
 	uint64_t	 t0, later;
 
 	worker_init(&w);
@@ -593,11 +638,7 @@ START_TEST(test_gather_client_gone)
 	WAIT_STAT(&w, st_aborted, b.st_aborted + 3);
 	later = t0 + (GONE_DEADLINE_MS + 100) * 1000ULL;
 	ck_assert_int_eq(run_until(&w, cond_time, &later, WAIT_MS), 0);
-	a = stats_get();
-	ck_assert_int_eq(a.st_requests - b.st_requests, 3);
-	ck_assert_int_eq(a.st_aborted - b.st_aborted, 3);
-	ck_assert_int_eq(a.st_open, 0);
-	worker_free(&w);
+	expect_end(&w, &b, 3, 3);
 }
 END_TEST
 
@@ -608,24 +649,16 @@ END_TEST
 START_TEST(test_gather_deadline)
 {
 	struct worker	 w;
-	struct stats	 b, a;
-	uint64_t	 t0, ms;
+	struct stats	 b;
+	uint64_t	 t0;
 
 	worker_init(&w);
 	b = stats_get();
 	t0 = now_us();
 	gather_begin(&w, "/deadline/1");
 	run_drained(&w);
-	ms = ms_since(t0);
-	ck_assert_msg(ms >= SHORT_DEADLINE_MS - 10 && ms < SLOW_MS * 3 / 4,
-	    "closed after %llu ms, deadline %d ms", (unsigned long long)ms,
-	    SHORT_DEADLINE_MS);
-	WAIT_STAT(&w, st_aborted, b.st_aborted + 1);
-	a = stats_get();
-	ck_assert_int_eq(a.st_requests - b.st_requests, 3);
-	ck_assert_int_eq(a.st_aborted - b.st_aborted, 1);
-	ck_assert_int_eq(a.st_open, 0);
-	worker_free(&w);
+	assert_closed_within(t0, SHORT_DEADLINE_MS - 10, SLOW_MS * 3 / 4);
+	expect_end(&w, &b, 3, 1);
 }
 END_TEST
 
@@ -636,23 +669,16 @@ END_TEST
 START_TEST(test_gather_required_failed)
 {
 	struct worker	 w;
-	struct stats	 b, a;
-	uint64_t	 t0, ms;
+	struct stats	 b;
+	uint64_t	 t0;
 
 	worker_init(&w);
 	b = stats_get();
 	t0 = now_us();
 	gather_begin(&w, "/required/1");
 	run_drained(&w);
-	ms = ms_since(t0);
-	ck_assert_msg(ms >= BAD_MS - 10 && ms < SLOW_MS * 3 / 4,
-	    "closed after %llu ms", (unsigned long long)ms);
-	WAIT_STAT(&w, st_aborted, b.st_aborted + 2);
-	a = stats_get();
-	ck_assert_int_eq(a.st_requests - b.st_requests, 3);
-	ck_assert_int_eq(a.st_aborted - b.st_aborted, 2);
-	ck_assert_int_eq(a.st_open, 0);
-	worker_free(&w);
+	assert_closed_within(t0, BAD_MS - 10, SLOW_MS * 3 / 4);
+	expect_end(&w, &b, 3, 2);
 }
 END_TEST
 
@@ -663,8 +689,8 @@ END_TEST
 START_TEST(test_gather_all_failed)
 {
 	struct worker	 w;
-	struct stats	 b, a;
-	uint64_t	 t0, ms;
+	struct stats	 b;
+	uint64_t	 t0;
 
 	worker_init(&w);
 	b = stats_get();
@@ -673,14 +699,8 @@ START_TEST(test_gather_all_failed)
 	gather_begin(&w, "/fail/2");
 	ck_assert_uint_eq(upstream_multi_nhandles(w.w_multi), 4);
 	run_drained(&w);
-	ms = ms_since(t0);
-	ck_assert_msg(ms < FAIL_DEADLINE_MS / 2, "closed after %llu ms",
-	    (unsigned long long)ms);
-	a = stats_get();
-	ck_assert_int_eq(a.st_requests - b.st_requests, 2);
-	ck_assert_int_eq(a.st_aborted - b.st_aborted, 0);
-	ck_assert_int_eq(a.st_open, 0);
-	worker_free(&w);
+	assert_closed_within(t0, 0, FAIL_DEADLINE_MS / 2);
+	expect_end(&w, &b, 2, 0);
 }
 END_TEST
 
@@ -692,16 +712,12 @@ START_TEST(test_gather_shutdown)
 {
 	struct worker	 w;
 	struct gather	*g[3];
-	struct stats	 b, a;
-	char		 path[64];
+	struct stats	 b;
 	size_t		 i;
 
 	worker_init(&w);
 	b = stats_get();
-	for (i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "/slow/%zu", i);
-		g[i] = gather_begin(&w, path);
-	}
+	gather_begin_n(&w, "/slow", 3, g);
 	WAIT_STAT(&w, st_open, b.st_open + 6);
 	ck_assert_uint_eq(w.w_ngathers, 3);
 	ck_assert_uint_eq(upstream_multi_nhandles(w.w_multi), 6);
@@ -711,12 +727,7 @@ START_TEST(test_gather_shutdown)
 		assert_cancelled(g[i]);
 		ck_assert(g[i]->g_flags & G_REPLIED);
 	}
-	WAIT_STAT(&w, st_aborted, b.st_aborted + 6);
-	a = stats_get();
-	ck_assert_int_eq(a.st_requests - b.st_requests, 6);
-	ck_assert_int_eq(a.st_aborted - b.st_aborted, 6);
-	ck_assert_int_eq(a.st_open, 0);
-	worker_free(&w);
+	expect_end(&w, &b, 6, 6);
 }
 END_TEST
 
@@ -728,18 +739,14 @@ START_TEST(test_gather_many)
 {
 	struct worker	 w;
 	struct gather	*g[NMANY];
-	struct stats	 b, a;
-	char		 path[64];
-	uint64_t	 t0, ms;
+	struct stats	 b;
+	uint64_t	 t0;
 	size_t		 i;
 
 	worker_init(&w);
 	b = stats_get();
 	t0 = now_us();
-	for (i = 0; i < NMANY; i++) {
-		snprintf(path, sizeof(path), "/slow/%zu", i);
-		g[i] = gather_begin(&w, path);
-	}
+	gather_begin_n(&w, "/slow", NMANY, g);
 	ck_assert_uint_eq(upstream_multi_nhandles(w.w_multi), 2 * NMANY);
 	WAIT_STAT(&w, st_open, b.st_open + 2 * NMANY);
 	ck_assert_msg(ms_since(t0) < SLOW_MS, "the calls took too long");
@@ -750,15 +757,8 @@ START_TEST(test_gather_many)
 	ck_assert_uint_eq(w.w_ngathers, NMANY / 2);
 	ck_assert_uint_eq(upstream_multi_nhandles(w.w_multi), NMANY);
 	run_drained(&w);
-	ms = ms_since(t0);
-	ck_assert_msg(ms >= SLOW_MS - 10 && ms < SLOW_DEADLINE_MS * 3 / 4,
-	    "closed after %llu ms", (unsigned long long)ms);
-	WAIT_STAT(&w, st_aborted, b.st_aborted + NMANY);
-	a = stats_get();
-	ck_assert_int_eq(a.st_requests - b.st_requests, 2 * NMANY);
-	ck_assert_int_eq(a.st_aborted - b.st_aborted, NMANY);
-	ck_assert_int_eq(a.st_open, 0);
-	worker_free(&w);
+	assert_closed_within(t0, SLOW_MS - 10, SLOW_DEADLINE_MS * 3 / 4);
+	expect_end(&w, &b, 2 * NMANY, NMANY);
 }
 END_TEST
 
@@ -772,19 +772,14 @@ START_TEST(test_gather_pool_reuse)
 	struct worker	 w;
 	struct gather	*g;
 	struct stats	 b, a;
-	char		 path[64];
 	uint64_t	 t0;
-	size_t		 i;
 
 	worker_init(&w);
 	b = stats_get();
 	g = gather_begin(&w, "/gone/1");
 	WAIT_STAT(&w, st_open, b.st_open + 3);
 	gather_client_gone(g);
-	for (i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "/done/%zu", i);
-		gather_begin(&w, path);
-	}
+	gather_begin_n(&w, "/done", 3, NULL);
 	run_drained(&w);
 	WAIT_STAT(&w, st_aborted, b.st_aborted + 3);
 	a = stats_get();
@@ -792,19 +787,12 @@ START_TEST(test_gather_pool_reuse)
 
 	b = a;
 	t0 = now_us();
-	for (i = 0; i < 6; i++) {
-		snprintf(path, sizeof(path), "/done/%zu", i);
-		gather_begin(&w, path);
-	}
+	gather_begin_n(&w, "/done", 6, NULL);
 	ck_assert_uint_eq(upstream_multi_nhandles(w.w_multi), 18);
 	run_drained(&w);
-	ck_assert_msg(ms_since(t0) < DONE_DEADLINE_MS / 2,
-	    "the second round was closed by its deadline");
-	a = stats_get();
-	ck_assert_int_eq(a.st_requests - b.st_requests, 18);
-	ck_assert_int_eq(a.st_aborted - b.st_aborted, 0);
-	ck_assert_int_eq(a.st_open, 0);
-	worker_free(&w);
+	/* The second round was not closed by its deadline. */
+	assert_closed_within(t0, 0, DONE_DEADLINE_MS / 2);
+	expect_end(&w, &b, 18, 0);
 }
 END_TEST
 
@@ -815,11 +803,9 @@ gather_suite(void)
 	TCase	*tc;
 
 #define TC(name, fn) do {						\
-	tc = tcase_create(name);					\
+	tc = CHECK_ONE(s, name, fn);					\
 	tcase_add_unchecked_fixture(tc, mock_start, mock_stop);		\
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);				\
-	tcase_add_test(tc, fn);						\
-	suite_add_tcase(s, tc);						\
 } while (0)
 	TC("done", test_gather_done);
 	TC("client_gone", test_gather_client_gone);
@@ -836,9 +822,8 @@ gather_suite(void)
 int
 main(void)
 {
-	SRunner		*sr;
 	const char	*top = getenv("top_builddir");
-	int		 nfailed;
+	int		 rc;
 
 	snprintf(mock_bin, sizeof(mock_bin), "%s/tests/mock_upstream",
 	    top != NULL ? top : ".");
@@ -854,10 +839,7 @@ main(void)
 		fprintf(stderr, "check_gather: curl_global_init failed\n");
 		return (EXIT_FAILURE);
 	}
-	sr = srunner_create(gather_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	nfailed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = check_run(gather_suite());
 	upstream_global_cleanup();
-	return (nfailed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (rc);
 }
