@@ -53,13 +53,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
-
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -70,6 +64,8 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "netutil.h"
 
 #define FZ_DEFAULT_N		500
 #define FZ_MAX_N		1000000
@@ -1491,38 +1487,14 @@ static unsigned		 NRECENT;
 static struct sockaddr_storage ADDR;
 static socklen_t	 ADDRLEN;
 
-static int
-is_loopback(const struct sockaddr *sa)
-{
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-
-	if (sa->sa_family == AF_INET)
-		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
-	return 0;
-}
-
 static void
 resolve(void)
 {
-	struct addrinfo hints, *res;
-	int err;
+	char why[1024];
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	if ((err = getaddrinfo(O.host, O.port, &hints, &res)) != 0)
-		die("%s %s: %s", O.host, O.port, gai_strerror(err));
-	if (!is_loopback(res->ai_addr)) {
-		freeaddrinfo(res);
-		die("%s: not a loopback address", O.host);
-	}
-	memcpy(&ADDR, res->ai_addr, res->ai_addrlen);
-	ADDRLEN = res->ai_addrlen;
-	freeaddrinfo(res);
+	if (net_resolve(O.host, O.port, AF_UNSPEC, &ADDR, &ADDRLEN, why,
+	    sizeof(why)) == -1)
+		die("%s", why);
 }
 
 static void
@@ -1616,12 +1588,8 @@ conn_start(struct conn *cn, unsigned long idx, struct conn *conns,
 	cn->deadline = cn->started + O.timeout_ms;
 	cn->fd = -1;
 	cn->st = CS_CONNECTING;
-	if ((fd = socket(ADDR.ss_family, SOCK_STREAM, 0)) == -1)
+	if ((fd = net_socket(ADDR.ss_family, cn->c.nseg > 1)) == -1)
 		die("socket: %s", strerror(errno));
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	if (cn->c.nseg > 1)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 },
-		    sizeof(int));
 	cn->fd = fd;
 	err = connect(fd, (struct sockaddr *)&ADDR, ADDRLEN) == -1 ? errno :
 	    0;
@@ -1927,26 +1895,12 @@ run(void)
 static void
 final_probe(void)
 {
-	struct pollfd pfd;
-	socklen_t len = sizeof(int);
-	int fd, err = 0;
+	int fd, err;
 
-	if ((fd = socket(ADDR.ss_family, SOCK_STREAM, 0)) == -1)
+	if ((fd = net_socket(ADDR.ss_family, 0)) == -1)
 		die("socket: %s", strerror(errno));
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	if (connect(fd, (struct sockaddr *)&ADDR, ADDRLEN) == -1) {
-		err = errno;
-		if (err == EINPROGRESS) {
-			pfd.fd = fd;
-			pfd.events = POLLOUT;
-			pfd.revents = 0;
-			err = poll(&pfd, 1, (int)O.timeout_ms) == 1 ? 0 :
-			    ETIMEDOUT;
-			if (err == 0)
-				getsockopt(fd, SOL_SOCKET, SO_ERROR, &err,
-				    &len);
-		}
-	}
+	err = net_connect_wait(fd, (struct sockaddr *)&ADDR, ADDRLEN,
+	    (int)O.timeout_ms);
 	close(fd);
 	if (err == 0)
 		return;

@@ -22,13 +22,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
-
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -37,6 +31,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "netutil.h"
 
 #define RAW_MAX_INPUT		(16 * 1024 * 1024)
 #define RAW_MAX_REPLY		(64 * 1024 * 1024)
@@ -194,61 +190,26 @@ read_input(struct buf *req, int rawlf)
 	}
 }
 
-static int
-is_loopback(const struct sockaddr *sa)
-{
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-
-	if (sa->sa_family == AF_INET)
-		return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
-	if (sa->sa_family == AF_INET6)
-		return IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr);
-	return 0;
-}
-
 /* Connect without blocking longer than timeout_ms; -1 on failure. */
 static int
 do_connect(const struct opts *o)
 {
-	struct addrinfo hints, *res;
-	struct pollfd pfd;
+	struct sockaddr_storage ss;
 	socklen_t len;
-	int fd, err, one = 1;
+	char why[1024];
+	int fd, err;
 
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = o->o_family;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-	if ((err = getaddrinfo(o->o_host, o->o_port, &hints, &res)) != 0) {
-		warnx_("%s %s: %s", o->o_host, o->o_port, gai_strerror(err));
+	if (net_resolve(o->o_host, o->o_port, o->o_family, &ss, &len, why,
+	    sizeof(why)) == -1) {
+		warnx_("%s", why);
 		return -1;
 	}
-	if (!is_loopback(res->ai_addr)) {
-		warnx_("%s: not a loopback address", o->o_host);
-		freeaddrinfo(res);
-		return -1;
-	}
-	if ((fd = socket(res->ai_family, SOCK_STREAM, 0)) == -1) {
+	if ((fd = net_socket(ss.ss_family, o->o_bytewise)) == -1) {
 		warnx_("socket: %s", strerror(errno));
-		freeaddrinfo(res);
 		return -1;
 	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	if (o->o_bytewise)
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	err = connect(fd, res->ai_addr, res->ai_addrlen) == -1 ? errno : 0;
-	freeaddrinfo(res);
-	if (err == EINPROGRESS) {
-		pfd.fd = fd;
-		pfd.events = POLLOUT;
-		if (poll(&pfd, 1, (int)o->o_timeout_ms) != 1)
-			err = ETIMEDOUT;
-		else {
-			len = sizeof(err);
-			getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-		}
-	}
+	err = net_connect_wait(fd, (struct sockaddr *)&ss, len,
+	    (int)o->o_timeout_ms);
 	if (err != 0) {
 		warnx_("connect %s %s: %s", o->o_host, o->o_port,
 		    strerror(err));
