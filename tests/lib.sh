@@ -118,20 +118,43 @@ skip() {
 	exit 77
 }
 
-# wait_for [-t SECONDS] CMD...: poll CMD until it succeeds, or fail.
-wait_for() {
-	local secs=$WAIT_DEFAULT n i
-	if [ "$1" = -t ]; then
-		secs=$2
-		shift 2
-	fi
+# _poll SECONDS CMD...: run CMD every $POLL_STEP until it succeeds (0),
+# SECONDS / POLL_STEP + 1 times at most (1).
+_poll() {
+	local secs=$1 n i
+	shift
 	n=$(awk -v s="$secs" -v d="$POLL_STEP" 'BEGIN { print int(s / d) + 1 }')
 	for ((i = 0; i < n; i++)); do
 		"$@" && return 0
 		sleep "$POLL_STEP"
 	done
+	return 1
+}
+
+# wait_for [-t SECONDS] CMD...: poll CMD until it succeeds, or fail.
+wait_for() {
+	local secs=$WAIT_DEFAULT
+	if [ "$1" = -t ]; then
+		secs=$2
+		shift 2
+	fi
+	_poll "$secs" "$@" && return 0
 	"$@" && return 0
 	fail "timed out after ${secs}s waiting for: $*"
+}
+
+# reap SECONDS PID: PID must exit within SECONDS (else fail); its exit
+# status in REAP_RC, and it is no longer stopped at exit.
+reap() {
+	REAP_RC=0
+	wait_for -t "$1" _gone "$2"
+	wait "$2" || REAP_RC=$?
+	_untrack "$2"
+}
+
+# regex_of PATH: PATH as an extended regex (its dots escaped).
+regex_of() {
+	printf '%s' "$1" | sed 's/[.]/\\./g'
 }
 
 # free_port: print a loopback port nothing is bound to.  gatherd listens
@@ -222,27 +245,19 @@ _mock_stat_is() {
 
 # expect_mock_stat NAME FIELD N [SECONDS]: wait until the counter is N.
 expect_mock_stat() {
-	local i n
-	n=$(awk -v s="${4:-$WAIT_DEFAULT}" -v d="$POLL_STEP" \
-	    'BEGIN { print int(s / d) + 1 }')
-	for ((i = 0; i < n; i++)); do
-		_mock_stat_is "$1" "$2" "$3" && return 0
-		sleep "$POLL_STEP"
-	done
-	fail "mock $1: expected $2 = $3" "seen: $(mock_get "$1" /_stats)"
+	_poll "${4:-$WAIT_DEFAULT}" _mock_stat_is "$1" "$2" "$3" ||
+	    fail "mock $1: expected $2 = $3" "seen: $(mock_get "$1" /_stats)"
+}
+
+_mock_log_has() {
+	grep -Eq -- "$2" "$T/$1.log" 2>/dev/null
 }
 
 # expect_mock_log NAME REGEX: some line of the mock's log matches (polled,
 # since the upstream call may still be on its way).
 expect_mock_log() {
-	local i n
-	n=$(awk -v s="$WAIT_DEFAULT" -v d="$POLL_STEP" \
-	    'BEGIN { print int(s / d) + 1 }')
-	for ((i = 0; i < n; i++)); do
-		grep -Eq -- "$2" "$T/$1.log" 2>/dev/null && return 0
-		sleep "$POLL_STEP"
-	done
-	fail "mock $1: no log line matches: $2" "--- $1 log ---" \
+	_poll "$WAIT_DEFAULT" _mock_log_has "$1" "$2" ||
+	    fail "mock $1: no log line matches: $2" "--- $1 log ---" \
 	    "$(cat "$T/$1.log" 2>/dev/null)"
 }
 
@@ -357,24 +372,49 @@ _gone() { ! _alive "$1"; }
 # gatherd_refuses: its port refuses connections (it stopped listening).
 gatherd_refuses() { ! port_open "$GATHERD_PORT"; }
 
+# gatherd_reap SECONDS: gatherd, already signalled, must exit within
+# SECONDS; its exit status in REAP_RC.
+gatherd_reap() {
+	reap "$1" "$GATHERD_PID"
+	GATHERD_PID=
+}
+
+# sanitizer_report: gatherd's log holds a sanitizer report.
+sanitizer_report() {
+	grep -Eq 'ERROR: AddressSanitizer|runtime error|LeakSanitizer' \
+	    "$T/gatherd.log"
+}
+
+# expect_no_sanitizer_report: checked in every build, not only when
+# SANITIZER_BUILD is set: a plain build never writes one, and a sanitizer
+# build should not depend on the variable being passed down.
+expect_no_sanitizer_report() {
+	if sanitizer_report; then
+		fail "sanitizer report in gatherd's log"
+	fi
+}
+
 # gatherd_stop: SIGTERM; it must exit 0 within shutdown_timeout, and its
-# log must hold no sanitizer report.  That is checked in every build, not
-# only when SANITIZER_BUILD is set: a plain build never writes one, and a
-# sanitizer build should not depend on the variable being passed down.
+# log must hold no sanitizer report.
 gatherd_stop() {
-	local rc=0
 	[ -n "$GATHERD_PID" ] || return 0
 	_alive "$GATHERD_PID" || fail "gatherd died before SIGTERM"
 	kill -TERM "$GATHERD_PID"
-	wait_for -t 15 _gone "$GATHERD_PID"
-	wait "$GATHERD_PID" || rc=$?
-	_untrack "$GATHERD_PID"
-	GATHERD_PID=
-	[ "$rc" -eq 0 ] || fail "gatherd exited with status $rc on SIGTERM"
-	if grep -Eq 'ERROR: AddressSanitizer|runtime error|LeakSanitizer' \
-	    "$T/gatherd.log"; then
-		fail "sanitizer report in gatherd's log"
-	fi
+	gatherd_reap 15
+	[ "$REAP_RC" -eq 0 ] ||
+	    fail "gatherd exited with status $REAP_RC on SIGTERM"
+	expect_no_sanitizer_report
+}
+
+# gatherd_run FILE: `gatherd -c FILE`, which must exit by itself (as on a
+# bad config) within the default wait; its output in $T/start.out, its
+# exit status in REAP_RC.
+gatherd_run() {
+	local pid
+	"$GATHERD" -c "$1" >"$T/start.out" 2>&1 </dev/null &
+	pid=$!
+	_track "$pid"
+	reap "$WAIT_DEFAULT" "$pid"
 }
 
 # expect_alive: gatherd must still be running (e.g. after a client left).
@@ -402,17 +442,38 @@ expect_check_line() {
 	    "$(cat "$T/check.out")"
 }
 
+_log_has() {
+	grep -Eq -- "$1" "$T/gatherd.log"
+}
+
 # expect_log REGEX: some line of gatherd's log matches (polled: the
 # per-request line is written when the request closes).
 expect_log() {
-	local i n
-	n=$(awk -v s="$WAIT_DEFAULT" -v d="$POLL_STEP" \
-	    'BEGIN { print int(s / d) + 1 }')
-	for ((i = 0; i < n; i++)); do
-		grep -Eq -- "$1" "$T/gatherd.log" && return 0
-		sleep "$POLL_STEP"
-	done
-	fail "gatherd log: no line matches: $1"
+	_poll "$WAIT_DEFAULT" _log_has "$1" ||
+	    fail "gatherd log: no line matches: $1"
+}
+
+# log_count REGEX: how many lines of gatherd's log match.
+log_count() {
+	grep -Ec -- "$1" "$T/gatherd.log" || true
+}
+
+_log_count_ge() {
+	[ "$(log_count "$1")" -ge "$2" ]
+}
+
+# expect_log_count [-t SECONDS] N REGEX: once at least N lines of the log
+# match (polled, bounded), exactly N do.
+expect_log_count() {
+	local secs=$WAIT_DEFAULT got
+	if [ "$1" = -t ]; then
+		secs=$2
+		shift 2
+	fi
+	wait_for -t "$secs" _log_count_ge "$2" "$1"
+	got=$(log_count "$2")
+	[ "$got" = "$1" ] || fail "expected $1 log lines matching: $2" \
+	    "seen: $got"
 }
 
 # ------------------------------------------------------------------------
@@ -434,9 +495,14 @@ req() {
 	    "$@" "${REQ_BASE:-http://127.0.0.1:$GATHERD_PORT}$path" \
 	    2>"$T/curl.err") ||
 	    REQ_RC=$?
-	REQ_STATUS=${out%% *}
-	REQ_TIME=${out#* }
-	log "req $method $path -> $REQ_STATUS in ${REQ_TIME}s (curl $REQ_RC)"
+	_req_done "$out" "$method $path"
+}
+
+# _req_done OUT WHAT: REQ_STATUS and REQ_TIME from curl's -w output OUT.
+_req_done() {
+	REQ_STATUS=${1%% *}
+	REQ_TIME=${1#* }
+	log "req $2 -> $REQ_STATUS in ${REQ_TIME}s (curl $REQ_RC)"
 }
 
 # req_start NAME METHOD PATH [CURL ARGS...]: req in the background, for
@@ -456,20 +522,15 @@ req_start() {
 # req_finish NAME: wait (bounded) for it; its reply becomes the one the
 # expect_* functions look at.
 req_finish() {
-	local name=$1 pid rc=0 out v
+	local name=$1 out v
 	v="REQ_PID_$name"
-	pid=${!v}
-	wait_for -t 20 _gone "$pid"
-	wait "$pid" || rc=$?
-	_untrack "$pid"
+	reap 20 "${!v}"
 	cp "$T/$name.headers" "$T/headers" 2>/dev/null || : >"$T/headers"
 	cp "$T/$name.body" "$T/body" 2>/dev/null || : >"$T/body"
 	cp "$T/$name.err" "$T/curl.err"
 	out=$(cat "$T/$name.w")
-	REQ_RC=$rc
-	REQ_STATUS=${out%% *}
-	REQ_TIME=${out#* }
-	log "req $name -> $REQ_STATUS in ${REQ_TIME}s (curl $REQ_RC)"
+	REQ_RC=$REAP_RC
+	_req_done "$out" "$name"
 }
 
 _show_reply() {

@@ -24,7 +24,7 @@ limits:
 EOF
 gatherd_check "$bad"
 expect_check_rc 1
-F=$(printf '%s' "$bad" | sed 's/[.]/\\./g')
+F=$(regex_of "$bad")
 # Unknown keys are placed at the key; a bad value at the key or the value.
 expect_check_line "^$F:2:1: ([a-z_.]*\\.)?bogus_key: .+"
 expect_check_line "^$F:7:(9|14): .*url: .*nope"
@@ -37,13 +37,8 @@ if grep -q 'configuration OK' "$T/check.out"; then
 fi
 
 # Started on it, gatherd exits 1 at once and listens on nothing.
-rc=0
-"$GATHERD" -c "$bad" >"$T/start.out" 2>&1 </dev/null & pid=$!
-_track "$pid"
-wait_for _gone "$pid"
-wait "$pid" || rc=$?
-_untrack "$pid"
-[ "$rc" = 1 ] || fail "gatherd -c BAD: expected exit 1" "seen: $rc" \
+gatherd_run "$bad"
+[ "$REAP_RC" = 1 ] || fail "gatherd -c BAD: expected exit 1" "seen: $REAP_RC" \
     "$(cat "$T/start.out")"
 grep -q "$F:2:1: " "$T/start.out" || fail "gatherd -c BAD: no FILE:LINE:COL" \
     "$(cat "$T/start.out")"
@@ -53,7 +48,7 @@ syntax=$T/syntax.yaml
 printf 'listen: [127.0.0.1:1\nendpoints: []\n' >"$syntax"
 gatherd_check "$syntax"
 expect_check_rc 1
-expect_check_line "^$(printf '%s' "$syntax" | sed 's/[.]/\\./g'):[0-9]+:[0-9]+: "
+expect_check_line "^$(regex_of "$syntax"):[0-9]+:[0-9]+: "
 
 # The good twin.
 mock_start a

@@ -24,7 +24,7 @@ endpoints:
           X-Token: "Bearer \${$VAR}"
           X-Price: "\$\$5"
 EOF
-F=$(printf '%s' "$T/gatherd.yaml" | sed 's/[.]/\\./g')
+F=$(regex_of "$T/gatherd.yaml")
 
 gatherd_check "$T/gatherd.yaml"
 expect_check_rc 1
@@ -37,14 +37,9 @@ got=$(grep -c "^$F:[0-9]*:[0-9]*: " "$T/check.out" || true)
     "$(cat "$T/check.out")"
 
 # Started on it, gatherd exits 1 at once, says why, and calls no upstream.
-rc=0
-"$GATHERD" -c "$T/gatherd.yaml" >"$T/start.out" 2>&1 </dev/null & pid=$!
-_track "$pid"
-wait_for _gone "$pid"
-wait "$pid" || rc=$?
-_untrack "$pid"
-[ "$rc" = 1 ] || fail "gatherd with $VAR unset: expected exit 1" \
-    "seen: $rc" "$(cat "$T/start.out")"
+gatherd_run "$T/gatherd.yaml"
+[ "$REAP_RC" = 1 ] || fail "gatherd with $VAR unset: expected exit 1" \
+    "seen: $REAP_RC" "$(cat "$T/start.out")"
 grep -Eq "^$F:10:(11|20): .*$VAR" "$T/start.out" ||
     fail "gatherd with $VAR unset: no FILE:LINE:COL naming it" \
     "$(cat "$T/start.out")"

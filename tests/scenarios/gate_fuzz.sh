@@ -43,11 +43,6 @@ EOF
 gatherd_start
 _need "$FUZZCLIENT"
 
-sanitizer_report() {
-	grep -Eq 'ERROR: AddressSanitizer|runtime error|LeakSanitizer' \
-	    "$T/gatherd.log"
-}
-
 # -t 4000: gatherd must act within client_timeout (2s) of the last byte;
 # the rest is slack for a loaded sanitizer build.  -k reports every
 # failing case of the seed, not only the first.

@@ -29,12 +29,8 @@ wait_for -t 2 gatherd_refuses
 req_finish inflight
 expect_status 200
 expect_body '{"a": {"path":"/slow?delay=1000"}}'
-wait_for -t 5 _gone "$GATHERD_PID"
-rc=0
-wait "$GATHERD_PID" || rc=$?
-_untrack "$GATHERD_PID"
-GATHERD_PID=
-[ "$rc" = 0 ] || fail "gatherd exited $rc after a graceful stop"
+gatherd_reap 5
+[ "$REAP_RC" = 0 ] || fail "gatherd exited $REAP_RC after a graceful stop"
 expect_mock_stat a aborted 0
 
 # 2. One that outlives shutdown_timeout is cut off when it runs out.
@@ -48,18 +44,12 @@ t0=$EPOCHREALTIME
 kill -TERM "$GATHERD_PID"
 wait_for -t 5 _gone "$GATHERD_PID"
 ms=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%d", (b - a) * 1000 }')
-rc=0
-wait "$GATHERD_PID" || rc=$?
-_untrack "$GATHERD_PID"
-GATHERD_PID=
-[ "$rc" = 0 ] || fail "gatherd exited $rc after shutdown_timeout"
+gatherd_reap 5
+[ "$REAP_RC" = 0 ] || fail "gatherd exited $REAP_RC after shutdown_timeout"
 [ "$ms" -ge 400 ] && [ "$ms" -lt 3000 ] ||
     fail "expected gatherd to exit about 500 ms after SIGTERM" "seen: $ms ms"
 expect_mock_stat a aborted 1 2
 req_finish stuck
 [ "$REQ_STATUS" != 200 ] || fail "the cut-off request was answered 200"
-if grep -Eq 'ERROR: AddressSanitizer|runtime error|LeakSanitizer' \
-    "$T/gatherd.log"; then
-	fail "sanitizer report in gatherd's log"
-fi
+expect_no_sanitizer_report
 pass

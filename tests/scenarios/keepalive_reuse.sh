@@ -45,12 +45,7 @@ for ((n = 1; n <= N; n++)); do
 done
 
 # Every request reached gatherd on that one connection, in order.
-_req_lines() { grep -Ec 'req [0-9]+ GET /k/[0-9]+ -> 200, ok 3/3, ' \
-    "$T/gatherd.log" || true; }
-_all_logged() { [ "$(_req_lines)" -ge "$N" ]; }
-wait_for _all_logged
-[ "$(_req_lines)" = "$N" ] || fail "expected $N request lines" \
-    "seen: $(_req_lines)"
+expect_log_count "$N" 'req [0-9]+ GET /k/[0-9]+ -> 200, ok 3/3, '
 
 # Upstream side: 3 x N calls over at most 3 connections.
 expect_mock_stat a requests $((3 * N))

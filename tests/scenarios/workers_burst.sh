@@ -69,13 +69,8 @@ done
 
 # One log line per request, each id once: wait until all are written
 # (a line is written when its request closes), then no more than that.
-_req_lines() { grep -Ec 'req [0-9]+ GET /w/u[0-9]+ -> ' "$T/gatherd.log" || true; }
-_all_logged() { [ "$(_req_lines)" -ge "$N" ]; }
-wait_for -t 10 _all_logged
-got=$(_req_lines)
-[ "$got" = "$N" ] || fail "expected $N request lines in the log" "seen: $got"
-got=$(grep -Ec 'req [0-9]+ GET /w/u[0-9]+ -> 200, ok 3/3, [0-9.]+ ms, done$' \
-    "$T/gatherd.log" || true)
+expect_log_count -t 10 "$N" 'req [0-9]+ GET /w/u[0-9]+ -> '
+got=$(log_count 'req [0-9]+ GET /w/u[0-9]+ -> 200, ok 3/3, [0-9.]+ ms, done$')
 [ "$got" = "$N" ] || fail "expected $N lines '-> 200, ok 3/3, ..., done'" \
     "seen: $got"
 got=$(sed -n 's|.*req [0-9]* GET /w/\(u[0-9]*\) -> .*|\1|p' \
