@@ -51,19 +51,26 @@ static const struct num_case duration_cases[] = {
 	{ "1sec",	-1, 0, BAD_DURATION },
 };
 
-START_TEST(test_parse_duration)
+/* One case of a duration or size parser: a refusal leaves *v alone. */
+static void
+num_case_run(int (*fn)(const char *, uint64_t *, const char **),
+    const struct num_case *tc)
 {
-	const struct num_case	*tc = &duration_cases[_i];
-	const char		*why = NULL;
-	uint64_t		 v = 12345;
+	const char	*why = NULL;
+	uint64_t	 v = 12345;
 
-	ck_assert_int_eq(parse_duration(tc->n_in, &v, &why), tc->n_rc);
+	ck_assert_int_eq(fn(tc->n_in, &v, &why), tc->n_rc);
 	if (tc->n_rc == 0)
 		ck_assert_uint_eq(v, tc->n_want);
 	else {
 		ck_assert_str_eq(why, tc->n_why);
 		ck_assert_uint_eq(v, 12345);
 	}
+}
+
+START_TEST(test_parse_duration)
+{
+	num_case_run(parse_duration, &duration_cases[_i]);
 }
 END_TEST
 
@@ -96,17 +103,7 @@ static const struct num_case size_cases[] = {
 
 START_TEST(test_parse_size)
 {
-	const struct num_case	*tc = &size_cases[_i];
-	const char		*why = NULL;
-	uint64_t		 v = 12345;
-
-	ck_assert_int_eq(parse_size(tc->n_in, &v, &why), tc->n_rc);
-	if (tc->n_rc == 0)
-		ck_assert_uint_eq(v, tc->n_want);
-	else {
-		ck_assert_str_eq(why, tc->n_why);
-		ck_assert_uint_eq(v, 12345);
-	}
+	num_case_run(parse_size, &size_cases[_i]);
 }
 END_TEST
 
