@@ -343,6 +343,9 @@ upstream_start(struct upstream_multi *um, struct ucall *uc,
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+	/* libcurl's defaults, said out loud: HTTPS upstreams are verified. */
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "gatherd/" PACKAGE_VERSION);
 	do_method(easy, up, cr);
 	uc->uc_easy = easy;
