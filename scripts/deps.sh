@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential autoconf automake pkg-config libevent-dev libevhtp-dev
 libonig-dev libssl-dev libcurl4-openssl-dev libyaml-dev libjansson-dev
-libsystemd-dev libhttp-parser-dev check curl nginx-light wrk"
+libsystemd-dev libhttp-parser-dev check curl nginx-light wrk openssl"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
