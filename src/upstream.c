@@ -247,12 +247,23 @@ do_find_header(const struct client_req *cr, const char *name)
 	return (NULL);
 }
 
+/* Append one header line to a curl list; the list is never lost. */
+static struct curl_slist *
+do_append(struct curl_slist *sl, const char *line)
+{
+	struct curl_slist	*n;
+
+	if ((n = curl_slist_append(sl, line)) == NULL)
+		fatalx("%s: curl_slist_append", __func__);
+	return (n);
+}
+
 /* The request headers of one call: configured, forwarded, and ours. */
 static struct curl_slist *
 do_headers(const struct ucall *uc, const struct client_req *cr)
 {
 	const struct upstream_conf	*up = uc->uc_conf;
-	struct curl_slist		*sl = NULL, *n;
+	struct curl_slist		*sl = NULL;
 	const char			*v;
 	char				*line;
 	size_t				 i;
@@ -261,23 +272,17 @@ do_headers(const struct ucall *uc, const struct client_req *cr)
 		if ((v = do_find_header(cr, up->up_fwd_headers[i])) == NULL)
 			continue;
 		xasprintf(&line, "%s: %s", up->up_fwd_headers[i], v);
-		if ((n = curl_slist_append(sl, line)) == NULL)
-			fatalx("%s: curl_slist_append", __func__);
-		sl = n;
+		sl = do_append(sl, line);
 		free(line);
 	}
 	for (i = 0; i < up->up_nheaders; i++) {
 		xasprintf(&line, "%s: %s", up->up_headers[i].kv_key,
 		    up->up_headers[i].kv_val);
-		if ((n = curl_slist_append(sl, line)) == NULL)
-			fatalx("%s: curl_slist_append", __func__);
-		sl = n;
+		sl = do_append(sl, line);
 		free(line);
 	}
 	/* No "Expect: 100-continue" round trip on request bodies. */
-	if ((n = curl_slist_append(sl, "Expect:")) == NULL)
-		fatalx("%s: curl_slist_append", __func__);
-	return (n);
+	return (do_append(sl, "Expect:"));
 }
 
 /* Set the method, and the client's body for methods that carry one. */
