@@ -177,6 +177,22 @@ do_pending_outcome(struct gather *g, struct ucall *uc, const char *reason)
 	}
 }
 
+/* Cancel every call still running; each gets its pending outcome. */
+static void
+do_cancel_pending(struct gather *g, const char *reason)
+{
+	struct ucall	*uc;
+	size_t		 i;
+
+	for (i = 0; i < g->g_ncalls; i++) {
+		uc = &g->g_calls[i];
+		if (uc->uc_running) {
+			upstream_cancel(g->g_worker->w_multi, uc);
+			do_pending_outcome(g, uc, reason);
+		}
+	}
+}
+
 /* Fill the merge input from the calls, in config order. */
 static struct outcome *
 do_outcomes(struct gather *g, const char *reason)
@@ -185,14 +201,11 @@ do_outcomes(struct gather *g, const char *reason)
 	struct ucall	*uc;
 	size_t		 i;
 
+	do_cancel_pending(g, reason);
 	out = xcalloc(g->g_ncalls, sizeof(*out));
 	for (i = 0; i < g->g_ncalls; i++) {
 		uc = &g->g_calls[i];
 		o = &out[i];
-		if (uc->uc_running) {
-			upstream_cancel(g->g_worker->w_multi, uc);
-			do_pending_outcome(g, uc, reason);
-		}
 		o->o_name = uc->uc_conf->up_name;
 		o->o_required = uc->uc_conf->up_required;
 		o->o_kind = uc->uc_kind;
@@ -296,18 +309,11 @@ gather_close(struct gather *g, const char *reason)
 {
 	struct worker	*w = g->g_worker;
 	struct timeval	 tv = { 0, 0 };
-	size_t		 i;
 
 	if (g->g_flags & G_CLOSING)
 		return;
 	g->g_flags |= G_CLOSING;
-	for (i = 0; i < g->g_ncalls; i++) {
-		if (g->g_calls[i].uc_running) {
-			upstream_cancel(w->w_multi, &g->g_calls[i]);
-			if (g->g_calls[i].uc_message == NULL)
-				do_pending_outcome(g, &g->g_calls[i], reason);
-		}
-	}
+	do_cancel_pending(g, reason);
 	if (g->g_deadline != NULL) {
 		event_free(g->g_deadline);
 		g->g_deadline = NULL;
