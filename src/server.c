@@ -122,9 +122,7 @@ do_client_gone(struct sconn *sc)
 	if (g == NULL)
 		return;
 	/* evhtp frees the request as its hook returns: forget it first. */
-	sc->sc_gather = NULL;
-	sc->sc_req = NULL;
-	g->g_req = NULL;
+	server_detach(g);
 	gather_client_gone(g);
 }
 
