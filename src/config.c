@@ -11,9 +11,12 @@
  */
 #include <sys/socket.h>
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <yaml.h>
 
@@ -43,6 +46,7 @@ struct cfctx {
 	struct cf_defaults c_def;
 	struct endpoint	*c_ep;		/* endpoint being read */
 	yaml_node_t	*c_path;	/* its path node, if the path is good */
+	int		 c_admin_set;	/* admin.listen was written */
 };
 
 enum cf_type { T_SCALAR, T_LIST, T_MAP, T_ANY, T_SCALAR_OR_LIST };
@@ -522,10 +526,7 @@ do_listen(struct cfctx *c, yaml_node_t *n, size_t idx, void *arg)
 	}
 	for (i = 0; i < cf->cf_nlisten; i++) {
 		o = &cf->cf_listen[i];
-		if (o->la_family == la->la_family &&
-		    o->la_port == la->la_port &&
-		    strcmp(o->la_path != NULL ? o->la_path : o->la_host,
-		    la->la_path != NULL ? la->la_path : la->la_host) == 0)
+		if (listen_addr_same(o, la))
 			break;
 	}
 	cf->cf_nlisten++;
@@ -613,14 +614,96 @@ set_defaults(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 	do_mapping(c, n, defaults_keys, &c->c_def);
 }
 
+/* admin.listen: an address, or "off" for no admin listener. */
+static void
+set_admin_listen(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
+{
+	struct gatherd_conf	*cf = c->c_conf;
+	const char		*why;
+	size_t			 i;
+
+	c->c_admin_set = 1;
+	if (strcmp(STR(n), "off") == 0) {
+		listen_addr_free(cf->cf_admin);
+		free(cf->cf_admin);
+		cf->cf_admin = NULL;
+		return;
+	}
+	listen_addr_free(cf->cf_admin);
+	if (parse_listen(STR(n), cf->cf_admin, &why) == -1) {
+		config_yaml_err(c->c_y, n, "%s", why);
+		return;
+	}
+	for (i = 0; i < cf->cf_nlisten; i++)
+		if (listen_addr_same(&cf->cf_listen[i], cf->cf_admin))
+			config_yaml_err(c->c_y, n, "the admin listener cannot "
+			    "share an address with listen (%s)",
+			    cf->cf_listen[i].la_text);
+}
+
+static const struct cf_key admin_keys[] = {
+	{ "listen",		T_SCALAR, 0, set_admin_listen, 0 },
+	{ NULL,			T_ANY, 0, NULL, 0 }
+};
+
+static void
+set_admin(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
+{
+	do_mapping(c, n, admin_keys, NULL);
+}
+
+/* access_log: off, stderr, or an absolute path opened for appending. */
+static void
+set_access_log(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
+{
+	struct gatherd_conf	*cf = c->c_conf;
+	const char		*s = STR(n);
+
+	if (strcmp(s, "off") == 0)
+		return;
+	if (strcmp(s, "stderr") == 0)
+		cf->cf_access_fd = STDERR_FILENO;
+	else if (s[0] != '/') {
+		config_yaml_err(c->c_y, n, "expected off, stderr or an "
+		    "absolute file path");
+		return;
+	} else if ((cf->cf_access_fd = open(s, O_WRONLY | O_APPEND |
+	    O_CREAT | O_CLOEXEC | O_NOCTTY, 0640)) == -1) {
+		config_yaml_err(c->c_y, n, "cannot open for appending: %s",
+		    strerror(errno));
+		return;
+	}
+	cf->cf_access_log = xstrdup(s);
+}
+
 static const struct cf_key root_keys[] = {
 	{ "listen",		T_SCALAR_OR_LIST, 0, set_listen, 0 },
+	{ "admin",		T_MAP, 0, set_admin, 0 },
+	{ "access_log",		T_SCALAR, 0, set_access_log, 0 },
 	{ "workers",		T_SCALAR, 0, set_workers, 0 },
 	{ "limits",		T_MAP, 0, set_limits, 0 },
 	{ "defaults",		T_MAP, 0, set_defaults, 0 },
 	{ "endpoints",		T_LIST, 1, set_endpoints, 0 },
 	{ NULL,			T_ANY, 0, NULL, 0 }
 };
+
+/* The default admin address must not be one of the listen addresses. */
+static void
+do_admin_default(struct cfctx *c, yaml_node_t *root)
+{
+	struct gatherd_conf	*cf = c->c_conf;
+	size_t			 i, mark;
+
+	mark = config_yaml_push(c->c_y, "admin", 0);
+	config_yaml_push(c->c_y, "listen", 0);
+	for (i = 0; i < cf->cf_nlisten; i++)
+		if (listen_addr_same(&cf->cf_listen[i], cf->cf_admin))
+			config_yaml_err(c->c_y, root, "the default admin "
+			    "address %s is also a listen address; set "
+			    "admin.listen to another address or off",
+			    cf->cf_admin->la_text);
+	config_yaml_pop(c->c_y, mark);
+}
 
 /* Builds the conf from the document's root, over the built-in defaults. */
 static void
@@ -642,9 +725,14 @@ do_conf(struct cfctx *c, yaml_node_t *root)
 	c->c_def.d_nok = 1;
 	cf->cf_workers = DEFAULT_WORKERS;
 	cf->cf_limits = lim;
+	cf->cf_admin = xcalloc(1, sizeof(*cf->cf_admin));
+	if (parse_listen(DEFAULT_ADMIN_LISTEN, cf->cf_admin, &why) == -1)
+		fatalx("%s: DEFAULT_ADMIN_LISTEN: %s", __func__, why);
 	if (do_type(c, root, T_MAP) == 0)
 		do_mapping(c, root, root_keys, cf);
 	free(c->c_def.d_ok);
+	if (!c->c_admin_set)
+		do_admin_default(c, root);
 	if (cf->cf_listen != NULL)
 		return;
 	cf->cf_listen = xcalloc(1, sizeof(*cf->cf_listen));
@@ -666,6 +754,7 @@ config_load(const char *file, char *errbuf, size_t errlen)
 	memset(&c, 0, sizeof(c));
 	c.c_conf = xcalloc(1, sizeof(*c.c_conf));
 	c.c_conf->cf_refs = 1;
+	c.c_conf->cf_access_fd = -1;
 	c.c_conf->cf_file = xstrdup(file);
 	c.c_y = config_yaml_load(file);
 	if ((root = config_yaml_root(c.c_y)) != NULL)
@@ -715,12 +804,15 @@ do_free(struct gatherd_conf *cf)
 	struct endpoint	*ep;
 	size_t		 i, j;
 
-	for (i = 0; i < cf->cf_nlisten; i++) {
-		free(cf->cf_listen[i].la_host);
-		free(cf->cf_listen[i].la_path);
-		free(cf->cf_listen[i].la_text);
-	}
+	for (i = 0; i < cf->cf_nlisten; i++)
+		listen_addr_free(&cf->cf_listen[i]);
 	free(cf->cf_listen);
+	if (cf->cf_admin != NULL)
+		listen_addr_free(cf->cf_admin);
+	free(cf->cf_admin);
+	if (cf->cf_access_fd > STDERR_FILENO)
+		close(cf->cf_access_fd);
+	free(cf->cf_access_log);
 	for (i = 0; i < cf->cf_nendpoints; i++) {
 		ep = &cf->cf_endpoints[i];
 		free(ep->ep_path);

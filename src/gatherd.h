@@ -19,6 +19,7 @@
 
 /* Defaults: this is the one place where they are defined. */
 #define DEFAULT_LISTEN			"127.0.0.1:8080"
+#define DEFAULT_ADMIN_LISTEN		"127.0.0.1:9091"
 #define DEFAULT_WORKERS			0	/* 0: one per online CPU */
 #define DEFAULT_MAX_CONNECTIONS		10000
 #define DEFAULT_MAX_REQUEST_HEAD	(16ULL * 1024)
@@ -139,6 +140,9 @@ struct gatherd_conf {
 	struct listen_addr *cf_listen;
 	size_t		 cf_nlisten;
 	int		 cf_workers;	/* 0: auto */
+	struct listen_addr *cf_admin;	/* admin listener, NULL when off */
+	char		*cf_access_log;	/* "stderr", a path, or NULL (off) */
+	int		 cf_access_fd;	/* open for appending, or -1 */
 	struct limits	 cf_limits;
 	struct endpoint	*cf_endpoints;
 	size_t		 cf_nendpoints;
@@ -302,6 +306,9 @@ int	 parse_status_range(const char *, struct status_range *,
 int	 parse_bool(const char *, int *, const char **);
 int	 parse_uint(const char *, uint64_t, uint64_t *, const char **);
 int	 parse_listen(const char *, struct listen_addr *, const char **);
+int	 listen_addr_same(const struct listen_addr *,
+	    const struct listen_addr *);
+void	 listen_addr_free(struct listen_addr *);
 int	 parse_method(const char *, const char **);
 int	 parse_header_name(const char *, const char **);
 int	 parse_header_value(const char *, const char **);

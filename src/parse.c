@@ -306,6 +306,29 @@ parse_listen(const char *s, struct listen_addr *la, const char **errstr)
 	return (0);
 }
 
+/* Whether two listen addresses name the same socket. */
+int
+listen_addr_same(const struct listen_addr *a, const struct listen_addr *b)
+{
+	if (a->la_family != b->la_family)
+		return (0);
+	if (a->la_family == AF_UNIX)
+		return (strcmp(a->la_path, b->la_path) == 0);
+	return (a->la_port == b->la_port && strcmp(a->la_host, b->la_host) == 0);
+}
+
+/* Free what a listen address holds (not the struct itself). */
+void
+listen_addr_free(struct listen_addr *la)
+{
+	if (la == NULL)
+		return;
+	free(la->la_host);
+	free(la->la_path);
+	free(la->la_text);
+	memset(la, 0, sizeof(*la));
+}
+
 /* Whether s is an RFC 9110 token (method, header name). */
 static int
 do_is_token(const char *s)

@@ -25,7 +25,8 @@
 #define ERRLEN	8192
 
 static const char *const bad_cases[] = {
-	"aliases", "bad_duration", "bad_headers", "bad_listen", "bad_name",
+	"admin_default_clash", "aliases", "bad_access_log", "bad_admin",
+	"bad_duration", "bad_headers", "bad_listen", "bad_name",
 	"bad_path", "bad_size", "bad_status", "bad_url", "bad_utf8",
 	"bad_values", "bad_workers", "duplicate_endpoint", "duplicate_key",
 	"duplicate_upstream", "empty", "expected_list", "expected_mapping",
@@ -192,6 +193,10 @@ START_TEST(test_config_good_defaults)
 	ck_assert_uint_eq(cf->cf_nlisten, 1);
 	ck_assert_str_eq(cf->cf_listen[0].la_text, DEFAULT_LISTEN);
 	ck_assert_int_eq(cf->cf_workers, DEFAULT_WORKERS);
+	ck_assert_ptr_nonnull(cf->cf_admin);
+	ck_assert_str_eq(cf->cf_admin->la_text, DEFAULT_ADMIN_LISTEN);
+	ck_assert_ptr_null(cf->cf_access_log);
+	ck_assert_int_eq(cf->cf_access_fd, -1);
 	ck_assert_uint_eq(lim->lim_max_connections, DEFAULT_MAX_CONNECTIONS);
 	ck_assert_uint_eq(lim->lim_max_request_head, DEFAULT_MAX_REQUEST_HEAD);
 	ck_assert_uint_eq(lim->lim_max_request_body, DEFAULT_MAX_REQUEST_BODY);
@@ -243,6 +248,10 @@ START_TEST(test_config_good_top)
 	ck_assert_str_eq(la[3].la_path, "/run/gatherd/test.sock");
 	ck_assert_ptr_null(la[3].la_host);
 	ck_assert_int_eq(cf->cf_workers, 4);
+	ck_assert_int_eq(cf->cf_admin->la_family, AF_INET6);
+	ck_assert_uint_eq(cf->cf_admin->la_port, 9092);
+	ck_assert_str_eq(cf->cf_access_log, "stderr");
+	ck_assert_int_eq(cf->cf_access_fd, STDERR_FILENO);
 	ck_assert_uint_eq(cf->cf_limits.lim_max_connections, 500);
 	ck_assert_uint_eq(cf->cf_limits.lim_max_request_head, 8192);
 	ck_assert_uint_eq(cf->cf_limits.lim_max_request_body, 2000000);

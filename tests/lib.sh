@@ -49,6 +49,7 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/gatherd-$SCENARIO.XXXXXX")
 _PIDS=()
 GATHERD_PID=
 GATHERD_PORT=${GATHERD_PORT:-}
+ADMIN_PORT=${ADMIN_PORT:-}
 REQ_STATUS= REQ_TIME= REQ_RC=0
 RAW_RC=0
 
@@ -335,7 +336,11 @@ gatherd_config() {
 	if [ -z "$GATHERD_PORT" ]; then
 		GATHERD_PORT=$(free_port) || fail "no free port for gatherd"
 	fi
+	if [ -z "$ADMIN_PORT" ]; then
+		ADMIN_PORT=$(free_port) || fail "no free port for the admin"
+	fi
 	args+=(-e "s|@LISTEN@|127.0.0.1:$GATHERD_PORT|g" -e "s|@T@|$T|g")
+	args+=(-e "s|@ADMIN@|127.0.0.1:$ADMIN_PORT|g")
 	for v in $(compgen -v); do
 		case $v in
 		MOCK_*_PORT) name=${v#MOCK_}; name=${name%_PORT} ;;
@@ -346,6 +351,11 @@ gatherd_config() {
 		args+=(-e "s|@PORT_$name@|${!v}|g")
 	done
 	sed "${args[@]}" >"$file"
+	# Each test's admin listener gets its own port, not the default one.
+	if grep -q '^listen:' "$file" && ! grep -q '^admin:' "$file"; then
+		printf 'admin:\n  listen: 127.0.0.1:%s\n' "$ADMIN_PORT" \
+		    >>"$file"
+	fi
 	if grep -n '@[A-Z_]*@' "$file" >&2; then
 		fail "unresolved placeholder in $file"
 	fi
