@@ -38,6 +38,7 @@
 #define DEFAULT_LINGER_MS		2000	/* gate: drain before close */
 #define GATE_DISPATCH_MS		1000	/* gate: evhtp takes a request */
 #define DEFAULT_EASY_POOL		256	/* idle curl handles kept */
+#define ADMIN_MAX_CONNECTIONS		64	/* per admin listener */
 
 #define GATHER_MAX_UPSTREAMS		64
 #define ROUTER_MAX_PARAMS		16
@@ -370,7 +371,9 @@ void	 gate_request_started(struct gate *);
 void	 gate_detach(struct gate *);
 
 /* server.c */
-int	 server_init(struct worker *, const int *, size_t);
+void	 server_init(struct worker *);
+int	 server_listen_add(struct worker *, int, uint64_t, int);
+void	 server_listen_remove(struct worker *, uint64_t);
 void	 server_free(struct worker *);
 void	 server_reply(struct gather *, int, const char *, size_t,
 	    const char *, int);
@@ -408,6 +411,30 @@ void	 merge_result_free(struct merge_result *);
 int	 merge_is_json_type(const char *);
 char	*merge_error_body(const char *);
 const char *merge_kind_name(enum call_kind);
+
+/* listen.c: the listening sockets, main thread only */
+struct lset;
+struct lnew {				/* an address a plan opened */
+	uint64_t	 ln_id;
+	int		 ln_admin;
+	int		 ln_activated;	/* a socket from systemd */
+	const struct listen_addr *ln_la;	/* in the planned config */
+	int		*ln_fds;	/* per worker, -1 if not served there */
+};
+struct lplan {				/* a move to a config's addresses */
+	struct lnew	*lp_add;
+	size_t		 lp_nadd;
+	uint64_t	*lp_del;	/* ids of the addresses that go */
+	size_t		 lp_ndel;
+};
+struct lset *lset_new(int);
+int	 lset_plan(struct lset *, const struct gatherd_conf *, struct lplan *,
+	    char *, size_t);
+void	 lset_plan_abort(struct lset *, struct lplan *);
+void	 lset_plan_free(struct lplan *);
+void	 lset_commit(struct lset *, struct lplan *);
+void	 lset_warn_unused(struct lset *);
+void	 lset_free(struct lset *);
 
 /* worker.c */
 int	 worker_run_all(struct gatherd_conf *, int);

@@ -29,15 +29,24 @@ struct sconn {
 	evhtp_request_t		*sc_req;	/* the request of sc_gather */
 	struct gather		*sc_gather;	/* at most one at a time */
 	struct server		*sc_server;
+	int			 sc_admin;	/* on the admin listener */
 	TAILQ_ENTRY(sconn)	 sc_entry;
+};
+
+/* One listening socket of this worker, served by its own evhtp. */
+struct slisten {
+	evhtp_t			*sl_htp;
+	uint64_t		 sl_id;		/* listen.c's id */
+	int			 sl_admin;
+	TAILQ_ENTRY(slisten)	 sl_entry;
 };
 
 struct server {
 	struct worker		*s_worker;
-	evhtp_t			**s_htps;	/* one per listening socket */
-	size_t			 s_nhtps;
-	size_t			 s_nconns;
-	TAILQ_HEAD(, sconn)	 s_conns;
+	TAILQ_HEAD(, slisten)	 s_listens;
+	size_t			 s_nconns;	/* client connections */
+	size_t			 s_nadmin;	/* admin connections */
+	TAILQ_HEAD(, sconn)	 s_conns;	/* both kinds */
 };
 
 /* Add a header to a reply; evhtp copies both strings. */
@@ -251,6 +260,17 @@ on_request(evhtp_request_t *req, void *arg)
 	gather_start(g);
 }
 
+/* evhtp: a whole request on the admin listener. */
+static void
+on_admin_request(evhtp_request_t *req, void *arg)
+{
+	struct sconn	*sc = do_sconn(req);
+
+	gate_request_started(sc->sc_gate);
+	do_send_error(arg, req, "-", 503, "admin endpoints are not ready",
+	    now_us());
+}
+
 /* evhtp hook: a request was freed, its reply handed to the socket. */
 static evhtp_res
 on_req_fini(evhtp_request_t *req, void *arg)
@@ -276,7 +296,10 @@ on_conn_fini(evhtp_connection_t *conn, void *arg)
 	evhtp_connection_unset_hook(conn, evhtp_hook_on_request_fini);
 	evhtp_connection_unset_hook(conn, evhtp_hook_on_error);
 	TAILQ_REMOVE(&sc->sc_server->s_conns, sc, sc_entry);
-	sc->sc_server->s_nconns--;
+	if (sc->sc_admin)
+		sc->sc_server->s_nadmin--;
+	else
+		sc->sc_server->s_nconns--;
 	free(sc);
 	return (EVHTP_RES_OK);
 }
@@ -296,17 +319,28 @@ on_pre_accept(evhtp_connection_t *conn, void *arg)
 	return (EVHTP_RES_OK);
 }
 
-/* evhtp post-accept: put the gate in front of the connection. */
+/* evhtp pre-accept on the admin listener: a few connections at most. */
 static evhtp_res
-on_post_accept(evhtp_connection_t *conn, void *arg)
+on_admin_pre_accept(evhtp_connection_t *conn, void *arg)
 {
 	struct worker	*w = arg;
+
+	if (w->w_server->s_nadmin >= ADMIN_MAX_CONNECTIONS)
+		return (EVHTP_RES_ERROR);
+	return (EVHTP_RES_OK);
+}
+
+/* Put the gate in front of a new connection, and track it. */
+static struct sconn *
+do_post_accept(evhtp_connection_t *conn, struct worker *w, int admin)
+{
 	struct server	*s = w->w_server;
 	struct sconn	*sc;
 
 	sc = xcalloc(1, sizeof(*sc));
 	sc->sc_conn = conn;
 	sc->sc_server = s;
+	sc->sc_admin = admin;
 	sc->sc_gate = gate_new(w, evhtp_connection_get_bev(conn));
 	evhtp_connection_set_bev(conn, gate_bev(sc->sc_gate));
 	evhtp_connection_set_hook(conn, evhtp_hook_on_request_fini,
@@ -316,13 +350,32 @@ on_post_accept(evhtp_connection_t *conn, void *arg)
 	evhtp_connection_set_hook(conn, evhtp_hook_on_error,
 	    (evhtp_hook)(void (*)(void))on_req_error, sc);
 	TAILQ_INSERT_TAIL(&s->s_conns, sc, sc_entry);
-	s->s_nconns++;
+	if (admin)
+		s->s_nadmin++;
+	else
+		s->s_nconns++;
+	return (sc);
+}
+
+/* evhtp post-accept on a client listener. */
+static evhtp_res
+on_post_accept(evhtp_connection_t *conn, void *arg)
+{
+	do_post_accept(conn, arg, 0);
+	return (EVHTP_RES_OK);
+}
+
+/* evhtp post-accept on the admin listener. */
+static evhtp_res
+on_admin_post_accept(evhtp_connection_t *conn, void *arg)
+{
+	do_post_accept(conn, arg, 1);
 	return (EVHTP_RES_OK);
 }
 
 /* Make one evhtp server on an already listening socket. */
 static evhtp_t *
-do_htp(struct worker *w, int fd)
+do_htp(struct worker *w, int fd, int admin)
 {
 	evhtp_t	*htp;
 
@@ -330,9 +383,11 @@ do_htp(struct worker *w, int fd)
 		return (NULL);
 	/* The gate answers "Expect: 100-continue" itself. */
 	evhtp_disable_flag(htp, EVHTP_FLAG_ENABLE_100_CONT);
-	evhtp_set_gencb(htp, on_request, w);
-	evhtp_set_pre_accept_cb(htp, on_pre_accept, w);
-	evhtp_set_post_accept_cb(htp, on_post_accept, w);
+	evhtp_set_gencb(htp, admin ? on_admin_request : on_request, w);
+	evhtp_set_pre_accept_cb(htp, admin ? on_admin_pre_accept :
+	    on_pre_accept, w);
+	evhtp_set_post_accept_cb(htp, admin ? on_admin_post_accept :
+	    on_post_accept, w);
 	if (evhtp_accept_socket(htp, fd, DEFAULT_BACKLOG) == -1) {
 		evhtp_free(htp);
 		return (NULL);
@@ -340,39 +395,86 @@ do_htp(struct worker *w, int fd)
 	return (htp);
 }
 
-/* Start serving a worker's listening sockets (the fds are taken over). */
-int
-server_init(struct worker *w, const int *fds, size_t nfds)
+/* Make a worker's server, with no listening socket yet. */
+void
+server_init(struct worker *w)
 {
 	struct server	*s;
-	size_t		 i;
 
 	s = xcalloc(1, sizeof(*s));
 	s->s_worker = w;
 	TAILQ_INIT(&s->s_conns);
-	s->s_htps = xcalloc(nfds, sizeof(*s->s_htps));
+	TAILQ_INIT(&s->s_listens);
 	w->w_server = s;
-	for (i = 0; i < nfds; i++) {
-		if ((s->s_htps[i] = do_htp(w, fds[i])) == NULL) {
-			log_warnx("%s: worker %d: cannot serve socket %d",
-			    __func__, w->w_id, fds[i]);
-			close(fds[i]);
-			return (-1);
-		}
-		s->s_nhtps++;
+}
+
+/* Serve one more listening socket (taken over; closed on failure). */
+int
+server_listen_add(struct worker *w, int fd, uint64_t id, int admin)
+{
+	struct server	*s = w->w_server;
+	struct slisten	*sl;
+
+	sl = xcalloc(1, sizeof(*sl));
+	if (s == NULL || w->w_stopping ||
+	    (sl->sl_htp = do_htp(w, fd, admin)) == NULL) {
+		close(fd);
+		free(sl);
+		return (-1);
 	}
+	sl->sl_id = id;
+	sl->sl_admin = admin;
+	TAILQ_INSERT_TAIL(&s->s_listens, sl, sl_entry);
 	return (0);
 }
 
-/* Stop accepting: close this worker's listening sockets. */
+/* Close one listening socket and its evhtp. */
+static void
+do_listen_free(struct server *s, struct slisten *sl)
+{
+	TAILQ_REMOVE(&s->s_listens, sl, sl_entry);
+	evhtp_unbind_socket(sl->sl_htp);
+	evhtp_free(sl->sl_htp);
+	free(sl);
+}
+
+/*
+ * Stop serving a listening socket (a reload removed its address).  The
+ * connections it accepted stay, and finish as usual.
+ */
+void
+server_listen_remove(struct worker *w, uint64_t id)
+{
+	struct server	*s = w->w_server;
+	struct slisten	*sl;
+
+	if (s == NULL)
+		return;
+	TAILQ_FOREACH(sl, &s->s_listens, sl_entry)
+		if (sl->sl_id == id) {
+			do_listen_free(s, sl);
+			return;
+		}
+}
+
+/*
+ * Stop accepting clients: close this worker's client listeners.  The
+ * admin listener stays until the worker is freed, so that /readyz can
+ * say "stopping" and /metrics show the drain.
+ */
 void
 server_stop_accepting(struct worker *w)
 {
 	struct server	*s = w->w_server;
-	size_t		 i;
+	struct slisten	*sl, *next;
 
-	for (i = 0; s != NULL && i < s->s_nhtps; i++)
-		evhtp_unbind_socket(s->s_htps[i]);
+	if (s == NULL)
+		return;
+	for (sl = TAILQ_FIRST(&s->s_listens); sl != NULL; sl = next) {
+		next = TAILQ_NEXT(sl, sl_entry);
+		if (!sl->sl_admin)
+			do_listen_free(s, sl);
+	}
 }
 
 /* Client connections open on this worker. */
@@ -388,18 +490,15 @@ server_free(struct worker *w)
 {
 	struct server	*s = w->w_server;
 	struct sconn	*sc;
-	size_t		 i;
+	struct slisten	*sl;
 
 	if (s == NULL)
 		return;
 	while ((sc = TAILQ_FIRST(&s->s_conns)) != NULL)
 		/* on_conn_fini frees sc */
 		evhtp_connection_free(sc->sc_conn);
-	for (i = 0; i < s->s_nhtps; i++) {
-		evhtp_unbind_socket(s->s_htps[i]);
-		evhtp_free(s->s_htps[i]);
-	}
-	free(s->s_htps);
+	while ((sl = TAILQ_FIRST(&s->s_listens)) != NULL)
+		do_listen_free(s, sl);
 	free(s);
 	w->w_server = NULL;
 }

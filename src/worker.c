@@ -1,19 +1,17 @@
 /*
- * Workers: N threads, each with its own event_base, evhtp listeners
- * (SO_REUSEPORT sockets, so the kernel spreads connections) and curl
- * multi handle.  Nothing on the request path is shared or locked.
+ * Workers: N threads, each with its own event_base, evhtp listeners and
+ * curl multi handle.  Nothing on the request path is shared or locked.
  *
- * The main thread owns the signals (they are blocked in every worker) and
- * talks to each worker through a pipe: one byte per command.  A new config
- * snapshot is handed over by pointer before the byte is written.
+ * The main thread owns the signals (they are blocked in every worker),
+ * the listening sockets (listen.c) and the current config snapshot.  It
+ * talks to a worker through a mailbox: messages (a listening socket to
+ * serve or to close, a new snapshot) queued under the mailbox's mutex,
+ * then one byte on the worker's pipe to wake it.  A worker applies a
+ * batch of messages in order, in one turn of its loop, so a reload is a
+ * single step for each worker: new sockets, new snapshot, old sockets
+ * closed.  Stop is a byte of its own.
  */
 #include <sys/types.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
 
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
@@ -25,13 +23,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gatherd.h"
 
-#define WORKER_CMD_STOP		'S'
-#define WORKER_CMD_CONF		'C'
+#define WORKER_CMD_STOP		'S'	/* graceful stop */
+#define WORKER_CMD_QUIT		'Q'	/* stop now: cut in-flight work */
+#define WORKER_CMD_MAIL		'M'	/* messages are waiting */
 #define WORKER_POLL_MS		50
+#define WORKER_BEAT_MAX_MS	1000	/* heartbeat period cap */
+
+enum wmsg_type {
+	WM_LISTEN,			/* serve wm_fd as listener wm_id */
+	WM_UNLISTEN,			/* close listener wm_id */
+	WM_CONF				/* switch to wm_conf */
+};
+
+struct wmsg {
+	enum wmsg_type		 wm_type;
+	uint64_t		 wm_id;
+	int			 wm_fd;
+	int			 wm_admin;
+	struct gatherd_conf	*wm_conf;	/* a reference */
+	TAILQ_ENTRY(wmsg)	 wm_entry;
+};
+TAILQ_HEAD(wmsg_list, wmsg);
 
 struct wctl {
 	struct worker		 wc_w;
@@ -39,142 +56,29 @@ struct wctl {
 	int			 wc_pipe[2];
 	struct event		*wc_cmd;
 	struct event		*wc_poll;	/* drain watch while stopping */
+	struct event		*wc_beat;	/* watchdog heartbeat */
+	uint64_t		 wc_beat_ms;
+	uint64_t		 wc_beat_us;	/* atomic: last beat */
+	int			 wc_done;	/* atomic: loop has ended */
 	uint64_t		 wc_stop_us;	/* when in-flight work is cut */
-	struct gatherd_conf	*wc_next;	/* handed over with CMD_CONF */
-	int			*wc_fds;
-	size_t			 wc_nfds;
+	pthread_mutex_t		 wc_mtx;	/* guards wc_mail */
+	struct wmsg_list	 wc_mail;
 };
 
-/* Fill a sockaddr from a listen address; -1 if it does not convert. */
-static int
-do_sockaddr(const struct listen_addr *la, struct sockaddr_storage *ss,
-    socklen_t *len)
-{
-	struct sockaddr_un	*sun = (struct sockaddr_un *)ss;
-	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)ss;
-	struct sockaddr_in	*s4 = (struct sockaddr_in *)ss;
+/* What the main thread keeps while the daemon runs. */
+struct daemon {
+	struct wctl		*d_wc;
+	int			 d_n;
+	struct gatherd_conf	*d_conf;	/* current snapshot */
+	struct lset		*d_lset;
+	sigset_t		 d_sigs;
+	uint64_t		 d_wd_us;	/* watchdog period, 0: off */
+	uint64_t		 d_wd_last;	/* last WATCHDOG=1 */
+	int			 d_wd_stuck;	/* a worker missed its beat */
+};
 
-	memset(ss, 0, sizeof(*ss));
-	switch (la->la_family) {
-	case AF_UNIX:
-		sun->sun_family = AF_UNIX;
-		strlcpy(sun->sun_path, la->la_path, sizeof(sun->sun_path));
-		*len = sizeof(*sun);
-		return (0);
-	case AF_INET6:
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(la->la_port);
-		*len = sizeof(*s6);
-		return (inet_pton(AF_INET6, la->la_host, &s6->sin6_addr) == 1 ?
-		    0 : -1);
-	default:
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(la->la_port);
-		*len = sizeof(*s4);
-		return (inet_pton(AF_INET, la->la_host, &s4->sin_addr) == 1 ?
-		    0 : -1);
-	}
-}
-
-/*
- * Make sure nobody else serves the address.  SO_REUSEPORT would let a
- * second gatherd share a port with the first and take half its clients,
- * so a probe binds without it first; a unix socket that still answers
- * belongs to a live server, one that does not is left from a dead one.
- */
-static int
-do_probe(const struct listen_addr *la, const struct sockaddr_storage *ss,
-    socklen_t len)
-{
-	struct stat	 st;
-	int		 fd, on = 1, r, saved;
-
-	if ((fd = socket(la->la_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return (-1);
-	if (la->la_family == AF_UNIX) {
-		r = 0;
-		if (lstat(la->la_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-			r = connect(fd, (const struct sockaddr *)ss, len);
-			if (r == 0) {
-				r = -1;
-				errno = EADDRINUSE;
-			} else {
-				r = 0;
-				unlink(la->la_path);
-			}
-		}
-	} else {
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-		if (la->la_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
-			    sizeof(on));
-		r = bind(fd, (const struct sockaddr *)ss, len);
-	}
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return (r);
-}
-
-/* Open one listening socket; SO_REUSEPORT lets every worker have its own. */
-static int
-do_listen(const struct listen_addr *la, int probe)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 len;
-	int			 fd, on = 1, saved;
-
-	if (do_sockaddr(la, &ss, &len) == -1) {
-		errno = EINVAL;
-		return (-1);
-	}
-	if (probe && do_probe(la, &ss, len) == -1)
-		return (-1);
-	if ((fd = socket(la->la_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0)) == -1)
-		return (-1);
-	if (la->la_family != AF_UNIX) {
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-		if (la->la_family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
-			    sizeof(on));
-	}
-	if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
-	    listen(fd, DEFAULT_BACKLOG) == -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-		return (-1);
-	}
-	return (fd);
-}
-
-/* Open every listening socket of every worker before any thread starts. */
-static void
-do_open_listeners(struct gatherd_conf *cf, struct wctl *wc, int n)
-{
-	const struct listen_addr	*la;
-	size_t				 i;
-	int				 k, fd = -1;
-
-	for (k = 0; k < n; k++)
-		wc[k].wc_fds = xcalloc(cf->cf_nlisten, sizeof(int));
-	for (i = 0; i < cf->cf_nlisten; i++) {
-		la = &cf->cf_listen[i];
-		for (k = 0; k < n; k++) {
-			if (la->la_family == AF_UNIX && k > 0)
-				fd = dup(wc[0].wc_fds[i]);
-			else
-				fd = do_listen(la, k == 0);
-			if (fd == -1)
-				fatal("cannot listen on %s", la->la_text);
-			wc[k].wc_fds[wc[k].wc_nfds++] = fd;
-		}
-		log_info("listening on %s", la->la_text);
-	}
-}
+/* ------------------------------------------------------------------ */
+/* In a worker thread.                                                 */
 
 /* libevent: the stop drain watch; cut in-flight work once time is up. */
 static void
@@ -199,42 +103,106 @@ on_poll(evutil_socket_t fd, short what, void *arg)
 
 /* Begin a graceful stop: no new connections, in-flight requests finish. */
 static void
-do_stop(struct wctl *wc)
+do_stop(struct wctl *wc, int now)
 {
 	struct worker	*w = &wc->wc_w;
 
+	if (now)
+		wc->wc_stop_us = 0;
 	if (w->w_stopping)
 		return;
 	w->w_stopping = 1;
 	server_stop_accepting(w);
-	wc->wc_stop_us = now_us() +
-	    w->w_conf->cf_limits.lim_shutdown_timeout_ms * 1000;
+	if (!now)
+		wc->wc_stop_us = now_us() +
+		    w->w_conf->cf_limits.lim_shutdown_timeout_ms * 1000;
 	on_poll(-1, 0, wc);
 }
 
-/* libevent: a command byte from the main thread. */
+/* Free one message and what it still holds. */
+static void
+do_wmsg_free(struct wmsg *m)
+{
+	if (m->wm_type == WM_LISTEN && m->wm_fd != -1)
+		close(m->wm_fd);
+	config_unref(m->wm_conf);
+	free(m);
+}
+
+/* Apply one message from the main thread. */
+static void
+do_wmsg(struct wctl *wc, struct wmsg *m)
+{
+	struct worker		*w = &wc->wc_w;
+	struct gatherd_conf	*old;
+
+	switch (m->wm_type) {
+	case WM_LISTEN:
+		if (server_listen_add(w, m->wm_fd, m->wm_id, m->wm_admin) ==
+		    -1 && !w->w_stopping)
+			log_warnx("worker %d: cannot serve listener %llu",
+			    w->w_id, (unsigned long long)m->wm_id);
+		m->wm_fd = -1;		/* taken over, even on failure */
+		break;
+	case WM_UNLISTEN:
+		server_listen_remove(w, m->wm_id);
+		break;
+	case WM_CONF:
+		old = w->w_conf;
+		w->w_conf = m->wm_conf;
+		m->wm_conf = NULL;
+		config_unref(old);
+		break;
+	}
+	do_wmsg_free(m);
+}
+
+/* Take every waiting message, and apply them in order. */
+static void
+do_mail(struct wctl *wc)
+{
+	struct wmsg_list	 batch;
+	struct wmsg		*m;
+
+	TAILQ_INIT(&batch);
+	pthread_mutex_lock(&wc->wc_mtx);
+	TAILQ_CONCAT(&batch, &wc->wc_mail, wm_entry);
+	pthread_mutex_unlock(&wc->wc_mtx);
+	while ((m = TAILQ_FIRST(&batch)) != NULL) {
+		TAILQ_REMOVE(&batch, m, wm_entry);
+		do_wmsg(wc, m);
+	}
+}
+
+/* libevent: command bytes from the main thread. */
 static void
 on_cmd(evutil_socket_t fd, short what, void *arg)
 {
-	struct wctl		*wc = arg;
-	struct gatherd_conf	*old;
-	char			 c;
+	struct wctl	*wc = arg;
+	char		 c;
 
 	while (read(fd, &c, 1) == 1) {
 		switch (c) {
-		case WORKER_CMD_STOP:
-			do_stop(wc);
+		case WORKER_CMD_MAIL:
+			do_mail(wc);
 			break;
-		case WORKER_CMD_CONF:
-			old = wc->wc_w.w_conf;
-			wc->wc_w.w_conf = __atomic_exchange_n(&wc->wc_next,
-			    NULL, __ATOMIC_ACQ_REL);
-			config_unref(old);
+		case WORKER_CMD_STOP:
+		case WORKER_CMD_QUIT:
+			do_stop(wc, c == WORKER_CMD_QUIT);
 			break;
 		default:
 			break;
 		}
 	}
+}
+
+/* libevent: the loop turns; tell the main thread, for the watchdog. */
+static void
+on_beat(evutil_socket_t fd, short what, void *arg)
+{
+	struct wctl	*wc = arg;
+
+	__atomic_store_n(&wc->wc_beat_us, now_us(), __ATOMIC_RELAXED);
 }
 
 /* The thread of one worker: run its loop until it has stopped. */
@@ -247,8 +215,12 @@ do_worker(void *arg)
 	event_base_dispatch(w->w_base);
 	/* Let queued gather frees run before the base goes. */
 	event_base_loop(w->w_base, EVLOOP_NONBLOCK);
+	__atomic_store_n(&wc->wc_done, 1, __ATOMIC_RELEASE);
 	return (NULL);
 }
+
+/* ------------------------------------------------------------------ */
+/* Building and freeing workers (main thread).                         */
 
 /*
  * An event base without locks (a worker's base is its own) that batches
@@ -270,30 +242,43 @@ do_base_new(void)
 	return (base);
 }
 
-/* Build one worker: event base, curl multi, listeners, command pipe. */
+/* Build one worker: event base, curl multi, server, mailbox, heartbeat. */
 static void
-do_worker_init(struct wctl *wc, int id, int n, struct gatherd_conf *cf)
+do_worker_init(struct daemon *d, struct wctl *wc, int id)
 {
 	struct worker	*w = &wc->wc_w;
+	struct timeval	 tv;
 
 	w->w_id = id;
-	w->w_nworkers = n;
-	w->w_conf = config_ref(cf);
+	w->w_nworkers = d->d_n;
+	w->w_conf = config_ref(d->d_conf);
 	TAILQ_INIT(&w->w_gathers);
 	TAILQ_INIT(&w->w_lingering);
+	TAILQ_INIT(&wc->wc_mail);
+	pthread_mutex_init(&wc->wc_mtx, NULL);
 	if ((w->w_base = do_base_new()) == NULL)
 		fatalx("%s: event_base_new", __func__);
 	w->w_multi = upstream_multi_new(w->w_base);
-	if (server_init(w, wc->wc_fds, wc->wc_nfds) == -1)
-		fatalx("worker %d: cannot start its listeners", id);
+	server_init(w);
 	if (pipe2(wc->wc_pipe, O_NONBLOCK | O_CLOEXEC) == -1)
 		fatal("%s: pipe2", __func__);
 	wc->wc_cmd = event_new(w->w_base, wc->wc_pipe[0], EV_READ |
 	    EV_PERSIST, on_cmd, wc);
 	wc->wc_poll = evtimer_new(w->w_base, on_poll, wc);
-	if (wc->wc_cmd == NULL || wc->wc_poll == NULL ||
+	wc->wc_beat = event_new(w->w_base, -1, EV_PERSIST, on_beat, wc);
+	if (wc->wc_cmd == NULL || wc->wc_poll == NULL || wc->wc_beat == NULL ||
 	    event_add(wc->wc_cmd, NULL) == -1)
 		fatalx("%s: event_new", __func__);
+	wc->wc_beat_us = now_us();
+	if (d->d_wd_us > 0) {
+		/* A beat a quarter period apart: two missed ones show. */
+		wc->wc_beat_ms = d->d_wd_us / 4000;
+		if (wc->wc_beat_ms > WORKER_BEAT_MAX_MS)
+			wc->wc_beat_ms = WORKER_BEAT_MAX_MS;
+		if (wc->wc_beat_ms == 0)
+			wc->wc_beat_ms = 1;
+		event_add(wc->wc_beat, ms_timeval(wc->wc_beat_ms, &tv));
+	}
 }
 
 /* Free a stopped worker. */
@@ -301,76 +286,264 @@ static void
 do_worker_free(struct wctl *wc)
 {
 	struct worker	*w = &wc->wc_w;
+	struct wmsg	*m;
 
+	while ((m = TAILQ_FIRST(&wc->wc_mail)) != NULL) {
+		TAILQ_REMOVE(&wc->wc_mail, m, wm_entry);
+		do_wmsg_free(m);
+	}
 	server_free(w);
 	gate_free_lingering(w);
 	upstream_multi_free(w->w_multi);
 	event_free(wc->wc_cmd);
 	event_free(wc->wc_poll);
+	event_free(wc->wc_beat);
 	event_base_free(w->w_base);
 	close(wc->wc_pipe[0]);
 	close(wc->wc_pipe[1]);
+	pthread_mutex_destroy(&wc->wc_mtx);
 	config_unref(w->w_conf);
-	config_unref(wc->wc_next);
-	free(wc->wc_fds);
+}
+
+/* ------------------------------------------------------------------ */
+/* Talking to workers (main thread).                                   */
+
+/* Queue one message for a worker (it runs once the worker is woken). */
+static void
+do_post(struct wctl *wc, enum wmsg_type type, uint64_t id, int fd, int admin,
+    struct gatherd_conf *cf)
+{
+	struct wmsg	*m;
+
+	m = xcalloc(1, sizeof(*m));
+	m->wm_type = type;
+	m->wm_id = id;
+	m->wm_fd = fd;
+	m->wm_admin = admin;
+	m->wm_conf = cf != NULL ? config_ref(cf) : NULL;
+	pthread_mutex_lock(&wc->wc_mtx);
+	TAILQ_INSERT_TAIL(&wc->wc_mail, m, wm_entry);
+	pthread_mutex_unlock(&wc->wc_mtx);
 }
 
 /* Send one command byte to every worker. */
 static void
-do_tell(struct wctl *wc, int n, char cmd)
+do_tell(struct daemon *d, char cmd)
 {
 	int	 k;
 
-	for (k = 0; k < n; k++)
-		if (write(wc[k].wc_pipe[1], &cmd, 1) != 1)
+	for (k = 0; k < d->d_n; k++)
+		if (write(d->d_wc[k].wc_pipe[1], &cmd, 1) != 1)
 			log_warn("%s: worker %d", __func__, k);
 }
 
-/* SIGHUP: load the file again and hand the new snapshot to every worker. */
+/*
+ * Hand a listener plan and (unless NULL) a snapshot to every worker, in
+ * the order that loses no connection: new sockets, the snapshot, then
+ * the sockets that go.  The plan's descriptors are the workers' now.
+ */
 static void
-do_reload(struct gatherd_conf **cur, struct wctl *wc, int n)
+do_hand_over(struct daemon *d, struct lplan *p, struct gatherd_conf *cf)
 {
-	struct gatherd_conf	*cf, *prev;
-	char			 errbuf[8192];
-	int			 k;
+	struct wctl	*wc;
+	size_t		 i;
+	int		 k;
 
-	if ((cf = config_load((*cur)->cf_file, errbuf, sizeof(errbuf))) ==
+	for (k = 0; k < d->d_n; k++) {
+		wc = &d->d_wc[k];
+		for (i = 0; i < p->lp_nadd; i++)
+			if (p->lp_add[i].ln_fds[k] != -1)
+				do_post(wc, WM_LISTEN, p->lp_add[i].ln_id,
+				    p->lp_add[i].ln_fds[k],
+				    p->lp_add[i].ln_admin, NULL);
+		if (cf != NULL)
+			do_post(wc, WM_CONF, 0, -1, 0, cf);
+		for (i = 0; i < p->lp_ndel; i++)
+			do_post(wc, WM_UNLISTEN, p->lp_del[i], -1, 0, NULL);
+	}
+	do_tell(d, WORKER_CMD_MAIL);
+	lset_commit(d->d_lset, p);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reload, watchdog and signals (main thread).                         */
+
+/* The workers setting as written: a number, or auto. */
+static const char *
+do_workers_text(int n, char *buf, size_t len)
+{
+	if (n == 0)
+		return ("auto");
+	snprintf(buf, len, "%d", n);
+	return (buf);
+}
+
+/* Tell systemd that the daemon serves, and what. */
+static void
+do_notify_ready(struct daemon *d, const char *how)
+{
+	sd_notifyf(0, "READY=1\nSTATUS=serving %zu endpoints with %d "
+	    "workers%s", d->d_conf->cf_nendpoints, d->d_n, how);
+}
+
+/* A changed workers setting cannot be applied live: say so. */
+static void
+do_check_workers(struct daemon *d, const struct gatherd_conf *cf)
+{
+	char	 a[16], b[16];
+
+	if (cf->cf_workers == d->d_conf->cf_workers)
+		return;
+	log_warnx("reload: workers changed from %s to %s, which needs a "
+	    "restart; keeping %d workers",
+	    do_workers_text(d->d_conf->cf_workers, a, sizeof(a)),
+	    do_workers_text(cf->cf_workers, b, sizeof(b)), d->d_n);
+}
+
+/*
+ * SIGHUP: load the file again; on success open its new addresses, hand
+ * the snapshot to every worker and close the addresses that went.  On
+ * any error the running config stays, and the log says why.
+ */
+static void
+do_reload(struct daemon *d)
+{
+	struct gatherd_conf	*cf;
+	struct lplan		 plan;
+	char			 errbuf[8192];
+
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
+	    (unsigned long long)now_us(), d->d_conf->cf_file);
+	if ((cf = config_load(d->d_conf->cf_file, errbuf, sizeof(errbuf))) ==
 	    NULL) {
 		log_warnx("reload failed, keeping the running config:\n%s",
 		    errbuf);
+		do_notify_ready(d, "; reload failed, see the log");
 		return;
 	}
-	if (cf->cf_workers != (*cur)->cf_workers)
-		log_warnx("reload: a change of workers needs a restart");
-	for (k = 0; k < n; k++) {
-		prev = __atomic_exchange_n(&wc[k].wc_next, config_ref(cf),
-		    __ATOMIC_ACQ_REL);
-		config_unref(prev);
+	if (lset_plan(d->d_lset, cf, &plan, errbuf, sizeof(errbuf)) == -1) {
+		log_warnx("reload failed, keeping the running config: %s",
+		    errbuf);
+		config_unref(cf);
+		do_notify_ready(d, "; reload failed, see the log");
+		return;
 	}
-	do_tell(wc, n, WORKER_CMD_CONF);
-	config_unref(*cur);
-	*cur = cf;
+	do_check_workers(d, cf);
+	do_hand_over(d, &plan, cf);
+	config_unref(d->d_conf);
+	d->d_conf = cf;
 	log_info("reload: configuration from %s is live", cf->cf_file);
+	do_notify_ready(d, " (reloaded)");
 }
 
-/* Wait for signals in the main thread until a stop has been asked. */
+/*
+ * The watchdog: ping systemd only while every worker's loop turns, so a
+ * stuck worker gets the daemon restarted.
+ */
 static void
-do_signals(struct gatherd_conf **cur, struct wctl *wc, int n,
-    const sigset_t *set)
+do_watchdog(struct daemon *d)
+{
+	uint64_t	 now = now_us(), beat, late = 0;
+	int		 k, stuck = -1;
+
+	if (d->d_wd_us == 0 || now - d->d_wd_last < d->d_wd_us / 2)
+		return;
+	for (k = 0; k < d->d_n; k++) {
+		if (__atomic_load_n(&d->d_wc[k].wc_done, __ATOMIC_ACQUIRE))
+			continue;
+		beat = __atomic_load_n(&d->d_wc[k].wc_beat_us,
+		    __ATOMIC_RELAXED);
+		if (now > beat && now - beat > d->d_wd_us / 2) {
+			stuck = k;
+			late = now - beat;
+		}
+	}
+	if (stuck != -1) {
+		if (!d->d_wd_stuck)
+			log_warnx("watchdog: worker %d has not turned its loop "
+			    "for %llu ms; not telling systemd we are alive",
+			    stuck, (unsigned long long)(late / 1000));
+		d->d_wd_stuck = 1;
+		return;
+	}
+	d->d_wd_stuck = 0;
+	d->d_wd_last = now;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+/*
+ * Wait for a signal, at most poll_us (0: no limit) and no longer than the
+ * next watchdog ping allows: the signal, or 0 if none came.
+ */
+static int
+do_sigwait(struct daemon *d, uint64_t poll_us)
+{
+	struct timespec	 ts;
+	uint64_t	 us = poll_us;
+	int		 sig;
+
+	if (d->d_wd_us > 0 && (us == 0 || us > d->d_wd_us / 4))
+		us = d->d_wd_us / 4;
+	if (us == 0) {
+		if (sigwait(&d->d_sigs, &sig) != 0)
+			return (0);
+		return (sig);
+	}
+	ts.tv_sec = (time_t)(us / 1000000);
+	ts.tv_nsec = (long)(us % 1000000) * 1000;
+	sig = sigtimedwait(&d->d_sigs, NULL, &ts);
+	do_watchdog(d);
+	return (sig > 0 ? sig : 0);
+}
+
+/* Serve signals until a stop has been asked. */
+static void
+do_signals(struct daemon *d)
 {
 	int	 sig;
 
 	for (;;) {
-		if (sigwait(set, &sig) != 0)
+		if ((sig = do_sigwait(d, 0)) == 0)
 			continue;
 		if (sig == SIGHUP) {
-			do_reload(cur, wc, n);
+			do_reload(d);
 			continue;
 		}
 		log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-		do_tell(wc, n, WORKER_CMD_STOP);
 		return;
 	}
+}
+
+/*
+ * Stop: every worker finishes what it has, up to shutdown_timeout.  The
+ * main thread keeps the watchdog fed meanwhile; a second SIGTERM or
+ * SIGINT cuts the in-flight requests at once.
+ */
+static void
+do_drain(struct daemon *d)
+{
+	int	 k, sig, left;
+
+	sd_notifyf(0, "STOPPING=1\nSTATUS=stopping: finishing requests in "
+	    "flight (up to %llu ms)", (unsigned long long)
+	    d->d_conf->cf_limits.lim_shutdown_timeout_ms);
+	do_tell(d, WORKER_CMD_STOP);
+	for (;;) {
+		for (k = 0, left = 0; k < d->d_n; k++)
+			if (!__atomic_load_n(&d->d_wc[k].wc_done,
+			    __ATOMIC_ACQUIRE))
+				left++;
+		if (left == 0)
+			break;
+		sig = do_sigwait(d, WORKER_POLL_MS * 1000);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("second stop signal: cutting requests in "
+			    "flight");
+			do_tell(d, WORKER_CMD_QUIT);
+		}
+	}
+	for (k = 0; k < d->d_n; k++)
+		pthread_join(d->d_wc[k].wc_thread, NULL);
 }
 
 /* Number of workers: the configured count, or one per online CPU. */
@@ -389,6 +562,34 @@ do_nworkers(const struct gatherd_conf *cf)
 	return ((int)n);
 }
 
+/* Open the listeners, build and start the workers. */
+static void
+do_start(struct daemon *d)
+{
+	struct lplan	 plan;
+	char		 err[512];
+	uint64_t	 wd;
+	int		 k;
+
+	if (sd_watchdog_enabled(1, &wd) > 0)
+		d->d_wd_us = wd;
+	d->d_lset = lset_new(d->d_n);
+	if (lset_plan(d->d_lset, d->d_conf, &plan, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	lset_warn_unused(d->d_lset);
+	d->d_wc = xcalloc((size_t)d->d_n, sizeof(*d->d_wc));
+	for (k = 0; k < d->d_n; k++)
+		do_worker_init(d, &d->d_wc[k], k);
+	do_hand_over(d, &plan, NULL);
+	for (k = 0; k < d->d_n; k++)
+		if (pthread_create(&d->d_wc[k].wc_thread, NULL, do_worker,
+		    &d->d_wc[k]))
+			fatalx("cannot start worker %d", k);
+	if (d->d_wd_us > 0)
+		log_info("watchdog: telling systemd every %llu ms",
+		    (unsigned long long)(d->d_wd_us / 2000));
+}
+
 /*
  * Run the daemon: open the listeners, start the workers, serve signals,
  * and return once every worker has stopped.  Takes over the config ref.
@@ -396,39 +597,29 @@ do_nworkers(const struct gatherd_conf *cf)
 int
 worker_run_all(struct gatherd_conf *cf, int unused)
 {
-	struct wctl	*wc;
-	sigset_t	 set;
-	size_t		 i;
-	int		 n = do_nworkers(cf), k;
+	struct daemon	 d;
+	int		 k;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	memset(&d, 0, sizeof(d));
+	d.d_conf = cf;
+	d.d_n = do_nworkers(cf);
+	sigemptyset(&d.d_sigs);
+	sigaddset(&d.d_sigs, SIGHUP);
+	sigaddset(&d.d_sigs, SIGTERM);
+	sigaddset(&d.d_sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &d.d_sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	wc = xcalloc((size_t)n, sizeof(*wc));
-	do_open_listeners(cf, wc, n);
-	for (k = 0; k < n; k++)
-		do_worker_init(&wc[k], k, n, cf);
-	for (k = 0; k < n; k++)
-		if (pthread_create(&wc[k].wc_thread, NULL, do_worker, &wc[k]))
-			fatalx("cannot start worker %d", k);
-	log_info("gatherd %s: %d workers, %zu endpoints", PACKAGE_VERSION, n,
-	    cf->cf_nendpoints);
-	sd_notifyf(0, "READY=1\nSTATUS=serving %zu endpoints with %d workers",
-	    cf->cf_nendpoints, n);
-	do_signals(&cf, wc, n, &set);
-	sd_notify(0, "STOPPING=1");
-	for (k = 0; k < n; k++) {
-		pthread_join(wc[k].wc_thread, NULL);
-		do_worker_free(&wc[k]);
-	}
-	for (i = 0; i < cf->cf_nlisten; i++)
-		if (cf->cf_listen[i].la_family == AF_UNIX)
-			unlink(cf->cf_listen[i].la_path);
-	free(wc);
-	config_unref(cf);
+	do_start(&d);
+	log_info("gatherd %s: %d workers, %zu endpoints", PACKAGE_VERSION,
+	    d.d_n, cf->cf_nendpoints);
+	do_notify_ready(&d, "");
+	do_signals(&d);
+	do_drain(&d);
+	for (k = 0; k < d.d_n; k++)
+		do_worker_free(&d.d_wc[k]);
+	free(d.d_wc);
+	lset_free(d.d_lset);
+	config_unref(d.d_conf);
 	log_info("stopped");
 	return (0);
 }
