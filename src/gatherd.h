@@ -298,6 +298,7 @@ struct gather {
 	uint64_t	 g_start_us;
 	int		 g_status;	/* reply status, 0 until replied */
 	size_t		 g_nok;
+	struct trace	 g_trace;
 	TAILQ_ENTRY(gather) g_entry;
 };
 
