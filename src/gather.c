@@ -287,7 +287,7 @@ on_free(evutil_socket_t fd, short what, void *arg)
 	free(g);
 }
 
-/* Write the one log line of a request. */
+/* Write the one log line of a request, and its access log line. */
 static void
 do_log_close(struct gather *g, const char *reason)
 {
@@ -302,6 +302,7 @@ do_log_close(struct gather *g, const char *reason)
 	    g->g_creq.cr_path, status, g->g_nok, g->g_ncalls,
 	    (double)(now_us() - g->g_start_us) / 1000.0, reason,
 	    g->g_trace.tr_rid);
+	access_log_gather(g, reason);
 }
 
 /*

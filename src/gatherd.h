@@ -4,7 +4,7 @@
  * This is the only internal header.  It holds every struct, every DEFAULT_*
  * value and one prototype block per source file, in the order of the
  * request path: config, router, url, gate, server, trace, gather, upstream,
- * merge.
+ * merge, access.
  */
 #ifndef GATHERD_H
 #define GATHERD_H
@@ -51,6 +51,7 @@
 #define TRACE_PARENT_LEN		55	/* traceparent, version 00 */
 #define TRACE_STATE_MAX			512	/* tracestate passed on */
 #define TRACE_FLAGS_KNOWN		0x03	/* sampled, random trace-id */
+#define ACCESS_WARN_INTERVAL_MS		10000	/* access log write errors */
 
 /* ------------------------------------------------------------------ */
 /* Configuration snapshot: plain data, immutable once loaded.          */
@@ -253,6 +254,8 @@ struct worker {
 	uint64_t	 w_rid_prefix;	/* trace.c: random, per worker */
 	uint64_t	 w_rng;		/* trace.c: trace and span ids */
 	int		 w_rng_seeded;
+	uint64_t	 w_access_failed;	/* access log lines lost */
+	uint64_t	 w_access_warn_us;	/* last warning about them */
 	int		 w_stopping;
 };
 
@@ -450,6 +453,11 @@ void	 merge_result_free(struct merge_result *);
 int	 merge_is_json_type(const char *);
 char	*merge_error_body(const char *);
 const char *merge_kind_name(enum call_kind);
+
+/* access.c */
+void	 access_log_gather(struct gather *, const char *);
+void	 access_log_error(struct worker *, const char *, const char *,
+	    const char *, int, double, const char *);
 
 /* worker.c */
 int	 worker_run_all(struct gatherd_conf *, int);

@@ -99,6 +99,7 @@ do_send_error(struct worker *w, evhtp_request_t *req, const char *method,
 	ms = (double)(now_us() - start_us) / 1000.0;
 	log_info("req %llu %s %s -> %d, ok 0/0, %.1f ms, %s, id=%s",
 	    (unsigned long long)id, method, path, status, ms, why, rid);
+	access_log_error(w, rid, method, path, status, ms, why);
 }
 
 /*
