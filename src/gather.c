@@ -92,6 +92,8 @@ gather_new(struct worker *w, struct client_req *cr, struct route_match *m,
 	memset(cr, 0, sizeof(*cr));
 	g->g_match = *m;
 	memset(m, 0, sizeof(*m));
+	trace_init(&g->g_trace, w, g->g_id, g->g_creq.cr_headers,
+	    g->g_creq.cr_nheaders);
 	g->g_start_us = now_us();
 	g->g_ncalls = ep->ep_nups;
 	g->g_calls = xcalloc(ep->ep_nups, sizeof(*g->g_calls));
@@ -280,11 +282,12 @@ on_free(evutil_socket_t fd, short what, void *arg)
 	free(g->g_calls);
 	client_req_free(&g->g_creq);
 	route_match_free(&g->g_match);
+	trace_free(&g->g_trace);
 	config_unref(g->g_conf);
 	free(g);
 }
 
-/* Write the one log line of a request. */
+/* Write the one log line of a request, and its access log line. */
 static void
 do_log_close(struct gather *g, const char *reason)
 {
@@ -294,10 +297,12 @@ do_log_close(struct gather *g, const char *reason)
 		snprintf(status, sizeof(status), "%d", g->g_status);
 	else
 		strlcpy(status, "-", sizeof(status));
-	log_info("req %llu %s %s -> %s, ok %zu/%zu, %.1f ms, %s",
+	log_info("req %llu %s %s -> %s, ok %zu/%zu, %.1f ms, %s, id=%s",
 	    (unsigned long long)g->g_id, g->g_creq.cr_method,
 	    g->g_creq.cr_path, status, g->g_nok, g->g_ncalls,
-	    (double)(now_us() - g->g_start_us) / 1000.0, reason);
+	    (double)(now_us() - g->g_start_us) / 1000.0, reason,
+	    g->g_trace.tr_rid);
+	access_log_gather(g, reason);
 }
 
 /*

@@ -3,7 +3,8 @@
  *
  * This is the only internal header.  It holds every struct, every DEFAULT_*
  * value and one prototype block per source file, in the order of the
- * request path: config, router, url, gate, server, gather, upstream, merge.
+ * request path: config, router, url, gate, server, trace, gather, upstream,
+ * merge, access.
  */
 #ifndef GATHERD_H
 #define GATHERD_H
@@ -46,6 +47,12 @@
 #define CONFIG_MAX_WORKERS		256
 #define UPSTREAM_ERRBUF			256
 #define MAX_DURATION_MS			(24ULL * 3600 * 1000)
+#define TRACE_RID_MAX			128	/* X-Request-Id taken, bytes */
+#define TRACE_RID_LEN			32	/* X-Request-Id made, hex */
+#define TRACE_PARENT_LEN		55	/* traceparent, version 00 */
+#define TRACE_STATE_MAX			512	/* tracestate passed on */
+#define TRACE_FLAGS_KNOWN		0x03	/* sampled, random trace-id */
+#define ACCESS_WARN_INTERVAL_MS		10000	/* access log write errors */
 
 /* ------------------------------------------------------------------ */
 /* Configuration snapshot: plain data, immutable once loaded.          */
@@ -206,6 +213,24 @@ struct merge_result {
 };
 
 /* ------------------------------------------------------------------ */
+/* Tracing one request (trace.c): X-Request-Id and W3C trace context.  */
+
+/* A traceparent header, parsed: ids as lowercase hex text. */
+struct traceparent {
+	int		 tp_version;
+	char		 tp_trace_id[33];
+	char		 tp_parent_id[17];
+	int		 tp_flags;
+};
+
+/* What one request echoes to its client and sends to its upstreams. */
+struct trace {
+	char		 tr_rid[TRACE_RID_MAX + 1];	/* X-Request-Id */
+	char		 tr_parent[TRACE_PARENT_LEN + 1]; /* traceparent */
+	char		*tr_state;	/* tracestate passed on, or NULL */
+};
+
+/* ------------------------------------------------------------------ */
 /* Per-worker state: one event loop thread, shared with nothing.       */
 
 struct server;			/* server.c: evhtp state */
@@ -227,6 +252,11 @@ struct worker {
 	size_t		 w_ngathers;
 	struct gate_list w_lingering;	/* gates closing their socket */
 	uint64_t	 w_seq;		/* id = seq * nworkers + id + 1 */
+	uint64_t	 w_rid_prefix;	/* trace.c: random, per worker */
+	uint64_t	 w_rng;		/* trace.c: trace and span ids */
+	int		 w_rng_seeded;
+	uint64_t	 w_access_failed;	/* access log lines lost */
+	uint64_t	 w_access_warn_us;	/* last warning about them */
 	int		 w_stopping;
 };
 
@@ -272,6 +302,7 @@ struct gather {
 	uint64_t	 g_start_us;
 	int		 g_status;	/* reply status, 0 until replied */
 	size_t		 g_nok;
+	struct trace	 g_trace;
 	TAILQ_ENTRY(gather) g_entry;
 };
 
@@ -381,6 +412,20 @@ void	 server_detach(struct gather *);
 void	 server_stop_accepting(struct worker *);
 size_t	 server_nconnections(struct worker *);
 
+/* trace.c */
+int	 trace_rid_valid(const char *);
+void	 trace_rid_format(uint64_t, uint64_t, char *, size_t);
+int	 trace_parent_parse(const char *, struct traceparent *);
+void	 trace_parent_format(const struct traceparent *, char *, size_t);
+int	 trace_state_valid(const char *);
+int	 trace_header_ours(const char *);
+uint64_t trace_rand(uint64_t *);
+void	 trace_request_id(struct worker *, uint64_t, const struct kv *,
+	    size_t, char *, size_t);
+void	 trace_init(struct trace *, struct worker *, uint64_t,
+	    const struct kv *, size_t);
+void	 trace_free(struct trace *);
+
 /* gather.c */
 struct gather *gather_new(struct worker *, struct client_req *,
 	    struct route_match *, void *);
@@ -435,6 +480,10 @@ void	 lset_plan_free(struct lplan *);
 void	 lset_commit(struct lset *, struct lplan *);
 void	 lset_warn_unused(struct lset *);
 void	 lset_free(struct lset *);
+/* access.c */
+void	 access_log_gather(struct gather *, const char *);
+void	 access_log_error(struct worker *, const char *, const char *,
+	    const char *, int, double, const char *);
 
 /* worker.c */
 int	 worker_run_all(struct gatherd_conf *, int);

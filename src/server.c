@@ -49,6 +49,8 @@ struct server {
 	TAILQ_HEAD(, sconn)	 s_conns;	/* both kinds */
 };
 
+static int	on_copy_header(evhtp_kv_t *, void *);
+
 /* Add a header to a reply; evhtp copies both strings. */
 static void
 do_header(evhtp_request_t *req, const char *key, const char *val)
@@ -73,20 +75,40 @@ do_send(evhtp_request_t *req, int status, const char *body, size_t len)
 	evhtp_send_reply(req, (evhtp_res)status);
 }
 
+/* The X-Request-Id of a request no gather takes: as trace.c decides. */
+static void
+do_request_id(struct worker *w, evhtp_request_t *req, uint64_t id,
+    char *rid, size_t len)
+{
+	struct client_req	 cr;
+
+	memset(&cr, 0, sizeof(cr));
+	evhtp_kvs_for_each(req->headers_in, on_copy_header, &cr);
+	trace_request_id(w, id, cr.cr_headers, cr.cr_nheaders, rid, len);
+	client_req_free(&cr);
+}
+
 /* Send {"error": why} with the given status, and log the request. */
 static void
 do_send_error(struct worker *w, evhtp_request_t *req, const char *method,
     int status, const char *why, uint64_t start_us)
 {
-	char	*body = merge_error_body(why);
+	char		*body = merge_error_body(why);
+	char		 rid[TRACE_RID_MAX + 1];
+	const char	*path;
+	uint64_t	 id = gather_next_id(w);
+	double		 ms;
 
+	do_request_id(w, req, id, rid, sizeof(rid));
+	do_header(req, "X-Request-Id", rid);
 	do_send(req, status, body, strlen(body));
 	free(body);
-	log_info("req %llu %s %s -> %d, ok 0/0, %.1f ms, %s",
-	    (unsigned long long)gather_next_id(w), method,
-	    req->uri != NULL && req->uri->path != NULL &&
-	    req->uri->path->full != NULL ? req->uri->path->full : "-",
-	    status, (double)(now_us() - start_us) / 1000.0, why);
+	path = req->uri != NULL && req->uri->path != NULL &&
+	    req->uri->path->full != NULL ? req->uri->path->full : "-";
+	ms = (double)(now_us() - start_us) / 1000.0;
+	log_info("req %llu %s %s -> %d, ok 0/0, %.1f ms, %s, id=%s",
+	    (unsigned long long)id, method, path, status, ms, why, rid);
+	access_log_error(w, rid, method, path, status, ms, why);
 }
 
 /*
@@ -103,6 +125,7 @@ server_reply(struct gather *g, int status, const char *body, size_t len,
 	if (sc == NULL || (req = sc->sc_req) == NULL)
 		return;
 	server_detach(g);
+	do_header(req, "X-Request-Id", g->g_trace.tr_rid);
 	do_header(req, "X-Gather-Complete", complete ? "true" : "false");
 	if (timing != NULL && timing[0] != '\0')
 		do_header(req, "Server-Timing", timing);

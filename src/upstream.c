@@ -258,7 +258,31 @@ do_append(struct curl_slist *sl, const char *line)
 	return (n);
 }
 
-/* The request headers of one call: configured, forwarded, and ours. */
+/* The request's trace headers (trace.c): the same on each of its calls. */
+static struct curl_slist *
+do_trace_headers(struct curl_slist *sl, const struct trace *tr)
+{
+	char	*line;
+
+	xasprintf(&line, "X-Request-Id: %s", tr->tr_rid);
+	sl = do_append(sl, line);
+	free(line);
+	xasprintf(&line, "traceparent: %s", tr->tr_parent);
+	sl = do_append(sl, line);
+	free(line);
+	if (tr->tr_state != NULL) {
+		xasprintf(&line, "tracestate: %s", tr->tr_state);
+		sl = do_append(sl, line);
+		free(line);
+	}
+	return (sl);
+}
+
+/*
+ * The request headers of one call: ours, forwarded and configured.  The
+ * trace headers are gatherd's to set, so a client's or the config's
+ * header of the same name is left out rather than sent twice.
+ */
 static struct curl_slist *
 do_headers(const struct ucall *uc, const struct client_req *cr)
 {
@@ -268,14 +292,18 @@ do_headers(const struct ucall *uc, const struct client_req *cr)
 	char				*line;
 	size_t				 i;
 
+	sl = do_trace_headers(sl, &uc->uc_gather->g_trace);
 	for (i = 0; i < up->up_nfwd_headers; i++) {
-		if ((v = do_find_header(cr, up->up_fwd_headers[i])) == NULL)
+		if (trace_header_ours(up->up_fwd_headers[i]) ||
+		    (v = do_find_header(cr, up->up_fwd_headers[i])) == NULL)
 			continue;
 		xasprintf(&line, "%s: %s", up->up_fwd_headers[i], v);
 		sl = do_append(sl, line);
 		free(line);
 	}
 	for (i = 0; i < up->up_nheaders; i++) {
+		if (trace_header_ours(up->up_headers[i].kv_key))
+			continue;
 		xasprintf(&line, "%s: %s", up->up_headers[i].kv_key,
 		    up->up_headers[i].kv_val);
 		sl = do_append(sl, line);

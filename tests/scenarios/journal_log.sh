@@ -18,10 +18,10 @@ JOURNAL_STREAM=8:12345 gatherd_start
 
 req GET /j/7
 expect_status 200
-expect_log '^<6>req [0-9]+ GET /j/7 -> 200, ok 1/1, [0-9.]+ ms, done$'
+expect_log '^<6>req [0-9]+ GET /j/7 -> 200, ok 1/1, [0-9.]+ ms, done, id=[0-9a-f]{32}$'
 req GET /nowhere
 expect_status 404
-expect_log '^<6>req [0-9]+ GET /nowhere -> 404, ok 0/0, [0-9.]+ ms, no endpoint for this path$'
+expect_log '^<6>req [0-9]+ GET /nowhere -> 404, ok 0/0, [0-9.]+ ms, no endpoint for this path, id=[0-9a-f]{32}$'
 # No line of gatherd's own goes out without a priority prefix.
 [ "$(log_count '^[^<]')" -eq 0 ] || fail "a log line without a <N> prefix"
 [ "$(log_count '^<[0-7]>[0-9]{4}-')" -eq 0 ] || fail "a timestamp under the journal"

@@ -70,12 +70,16 @@ done
 # One log line per request, each id once: wait until all are written
 # (a line is written when its request closes), then no more than that.
 expect_log_count -t 10 "$N" 'req [0-9]+ GET /w/u[0-9]+ -> '
-got=$(log_count 'req [0-9]+ GET /w/u[0-9]+ -> 200, ok 3/3, [0-9.]+ ms, done$')
-[ "$got" = "$N" ] || fail "expected $N lines '-> 200, ok 3/3, ..., done'" \
+got=$(log_count 'req [0-9]+ GET /w/u[0-9]+ -> 200, ok 3/3, [0-9.]+ ms, done, id=[0-9a-f]{32}$')
+[ "$got" = "$N" ] || fail "expected $N lines '-> 200, ok 3/3, ..., done, id=...'" \
     "seen: $got"
 got=$(sed -n 's|.*req [0-9]* GET /w/\(u[0-9]*\) -> .*|\1|p' \
     "$T/gatherd.log" | sort -u | wc -l)
 [ "$got" = "$N" ] || fail "expected $N distinct ids in the log" "seen: $got"
+# Generated request ids are unique across the workers too.
+got=$(sed -n 's|.*req [0-9]* GET /w/u[0-9]* -> .*, id=\([0-9a-f]*\)$|\1|p' \
+    "$T/gatherd.log" | sort -u | wc -l)
+[ "$got" = "$N" ] || fail "expected $N distinct request ids" "seen: $got"
 
 expect_mock_stat a requests $((3 * N))
 expect_mock_stat a open 0
