@@ -73,6 +73,7 @@ do_send_error(struct worker *w, evhtp_request_t *req, const char *method,
 
 	do_send(req, status, body, strlen(body));
 	free(body);
+	metrics_unrouted(w, status);
 	log_info("req %llu %s %s -> %d, ok 0/0, %.1f ms, %s",
 	    (unsigned long long)gather_next_id(w), method,
 	    req->uri != NULL && req->uri->path != NULL &&
@@ -277,6 +278,7 @@ on_conn_fini(evhtp_connection_t *conn, void *arg)
 	evhtp_connection_unset_hook(conn, evhtp_hook_on_error);
 	TAILQ_REMOVE(&sc->sc_server->s_conns, sc, sc_entry);
 	sc->sc_server->s_nconns--;
+	metrics_conn_close(sc->sc_server->s_worker);
 	free(sc);
 	return (EVHTP_RES_OK);
 }
@@ -317,6 +319,7 @@ on_post_accept(evhtp_connection_t *conn, void *arg)
 	    (evhtp_hook)(void (*)(void))on_req_error, sc);
 	TAILQ_INSERT_TAIL(&s->s_conns, sc, sc_entry);
 	s->s_nconns++;
+	metrics_conn_open(w);
 	return (EVHTP_RES_OK);
 }
 

@@ -331,6 +331,7 @@ static void
 do_reload(struct gatherd_conf **cur, struct wctl *wc, int n)
 {
 	struct gatherd_conf	*cf, *prev;
+	struct metrics		*m = wc[0].wc_w.w_metrics;
 	char			 errbuf[8192];
 	int			 k;
 
@@ -338,8 +339,11 @@ do_reload(struct gatherd_conf **cur, struct wctl *wc, int n)
 	    NULL) {
 		log_warnx("reload failed, keeping the running config:\n%s",
 		    errbuf);
+		metrics_reload(m, 0);
 		return;
 	}
+	metrics_bind(m, cf);
+	metrics_reload(m, 1);
 	if (cf->cf_workers != (*cur)->cf_workers)
 		log_warnx("reload: a change of workers needs a restart");
 	for (k = 0; k < n; k++) {
@@ -368,6 +372,7 @@ do_signals(struct gatherd_conf **cur, struct wctl *wc, int n,
 			continue;
 		}
 		log_info("%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		metrics_set_state(wc[0].wc_w.w_metrics, METRICS_STOPPING);
 		do_tell(wc, n, WORKER_CMD_STOP);
 		return;
 	}
@@ -397,6 +402,7 @@ int
 worker_run_all(struct gatherd_conf *cf, int unused)
 {
 	struct wctl	*wc;
+	struct metrics	*m;
 	sigset_t	 set;
 	size_t		 i;
 	int		 n = do_nworkers(cf), k;
@@ -408,12 +414,17 @@ worker_run_all(struct gatherd_conf *cf, int unused)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	wc = xcalloc((size_t)n, sizeof(*wc));
+	m = metrics_new(n);
+	metrics_bind(m, cf);
 	do_open_listeners(cf, wc, n);
-	for (k = 0; k < n; k++)
+	for (k = 0; k < n; k++) {
+		wc[k].wc_w.w_metrics = m;
 		do_worker_init(&wc[k], k, n, cf);
+	}
 	for (k = 0; k < n; k++)
 		if (pthread_create(&wc[k].wc_thread, NULL, do_worker, &wc[k]))
 			fatalx("cannot start worker %d", k);
+	metrics_set_state(m, METRICS_READY);
 	log_info("gatherd %s: %d workers, %zu endpoints", PACKAGE_VERSION, n,
 	    cf->cf_nendpoints);
 	sd_notifyf(0, "READY=1\nSTATUS=serving %zu endpoints with %d workers",
@@ -428,6 +439,7 @@ worker_run_all(struct gatherd_conf *cf, int unused)
 		if (cf->cf_listen[i].la_family == AF_UNIX)
 			unlink(cf->cf_listen[i].la_path);
 	free(wc);
+	metrics_free(m);
 	config_unref(cf);
 	log_info("stopped");
 	return (0);
