@@ -457,6 +457,7 @@ do_reject(struct gate *gt)
 	    gt->gt_status, reason, strlen(body),
 	    gt->gt_parser.method == HTTP_HEAD ? "" : body);
 	free(body);
+	metrics_unrouted(gt->gt_worker, gt->gt_status);
 	do_log_reject(gt);
 	gt->gt_state = GT_REJECTED;
 	evtimer_del(gt->gt_timer);

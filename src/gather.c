@@ -110,6 +110,7 @@ gather_new(struct worker *w, struct client_req *cr, struct route_match *m,
 	}
 	TAILQ_INSERT_TAIL(&w->w_gathers, g, g_entry);
 	w->w_ngathers++;
+	metrics_request_begin(w, ep);
 	return (g);
 }
 
@@ -135,6 +136,7 @@ gather_start(struct gather *g)
 	evtimer_add(g->g_deadline, ms_timeval(dl, &tv));
 	for (i = 0; i < g->g_ncalls; i++) {
 		upstream_start(w->w_multi, &g->g_calls[i], &g->g_creq, dl);
+		metrics_call_begin(w, g->g_calls[i].uc_conf);
 		g->g_npending++;
 	}
 	log_debug("%s: req %llu: %zu calls started", __func__,
@@ -152,6 +154,7 @@ gather_call_done(struct ucall *uc)
 	struct gather	*g = uc->uc_gather;
 
 	g->g_npending--;
+	metrics_call_end(g->g_worker, uc->uc_conf);
 	log_debug("%s: req %llu: %s: %s in %.1f ms", __func__,
 	    (unsigned long long)g->g_id, uc->uc_conf->up_name,
 	    merge_kind_name(uc->uc_kind),
@@ -169,6 +172,7 @@ static void
 do_pending_outcome(struct gather *g, struct ucall *uc, const char *reason)
 {
 	uc->uc_end_us = now_us();
+	metrics_call_end(g->g_worker, uc->uc_conf);
 	if (strcmp(reason, "deadline") == 0) {
 		uc->uc_kind = CALL_TIMEOUT;
 		xasprintf(&uc->uc_message, "request deadline of %llu ms passed",
@@ -306,6 +310,28 @@ do_log_close(struct gather *g, const char *reason)
 }
 
 /*
+ * Count the request and each call it started, with final kinds: a merge
+ * may have turned an ok call into decode, and every pending call has just
+ * been given its outcome.  A request closed without a reply counts as
+ * status 0, rendered "client_gone".
+ */
+static void
+do_count(struct gather *g)
+{
+	struct ucall	*uc;
+	size_t		 i;
+
+	for (i = 0; i < g->g_ncalls; i++) {
+		uc = &g->g_calls[i];
+		if (uc->uc_start_us != 0)	/* upstream_start() ran */
+			metrics_call_count(g->g_worker, uc->uc_conf,
+			    uc->uc_kind, uc->uc_end_us - uc->uc_start_us);
+	}
+	metrics_request_end(g->g_worker, g->g_ep, g->g_status,
+	    now_us() - g->g_start_us);
+}
+
+/*
  * The one close path, idempotent: cancel every pending call, stop the
  * timer, detach from the client request, log one line, and queue the free.
  */
@@ -326,6 +352,7 @@ gather_close(struct gather *g, const char *reason)
 	if (g->g_req != NULL)
 		server_detach(g);
 	do_log_close(g, reason);
+	do_count(g);
 	TAILQ_REMOVE(&w->w_gathers, g, g_entry);
 	w->w_ngathers--;
 	if (event_base_once(w->w_base, -1, EV_TIMEOUT, on_free, g, &tv) == -1)

@@ -4,7 +4,7 @@
  * This is the only internal header.  It holds every struct, every DEFAULT_*
  * value and one prototype block per source file, in the order of the
  * request path: config, router, url, gate, server, trace, gather, upstream,
- * merge, access.
+ * merge, access, then metrics and admin.
  */
 #ifndef GATHERD_H
 #define GATHERD_H
@@ -56,6 +56,9 @@
 
 /* ------------------------------------------------------------------ */
 /* Configuration snapshot: plain data, immutable once loaded.          */
+
+struct metrics_ep;		/* metrics.c: an endpoint's series */
+struct metrics_up;		/* metrics.c: an upstream's series */
 
 struct listen_addr {
 	int		 la_family;	/* AF_INET, AF_INET6 or AF_UNIX */
@@ -117,6 +120,7 @@ struct upstream_conf {
 	char		*up_default;	/* compact JSON text; "null" if unset */
 	struct status_range *up_ok;
 	size_t		 up_nok;
+	struct metrics_up *up_metrics;	/* metrics_bind(); not owned */
 };
 
 struct endpoint {
@@ -130,6 +134,7 @@ struct endpoint {
 	enum merge_mode	 ep_merge;
 	struct upstream_conf *ep_ups;
 	size_t		 ep_nups;
+	struct metrics_ep *ep_metrics;	/* metrics_bind(); not owned */
 };
 
 struct limits {
@@ -238,6 +243,7 @@ struct timeval;
 struct upstream_multi;		/* upstream.c: curl multi state */
 struct gather;
 struct gate;
+struct metrics;			/* metrics.c: shared, one slot per worker */
 TAILQ_HEAD(gather_list, gather);
 TAILQ_HEAD(gate_list, gate);
 
@@ -258,6 +264,7 @@ struct worker {
 	uint64_t	 w_access_failed;	/* access log lines lost */
 	uint64_t	 w_access_warn_us;	/* last warning about them */
 	int		 w_stopping;
+	struct metrics	*w_metrics;	/* writes only slot w_id; may be NULL */
 };
 
 #define G_CLOSING	0x01
@@ -487,5 +494,41 @@ void	 access_log_error(struct worker *, const char *, const char *,
 
 /* worker.c */
 int	 worker_run_all(struct gatherd_conf *, int);
+
+/* metrics.c */
+enum metrics_state {
+	METRICS_STARTING = 0,
+	METRICS_READY,
+	METRICS_STOPPING
+};
+struct metrics *metrics_new(int);
+void	 metrics_free(struct metrics *);
+void	 metrics_bind(struct metrics *, struct gatherd_conf *);
+void	 metrics_reload(struct metrics *, int);
+void	 metrics_set_state(struct metrics *, enum metrics_state);
+enum metrics_state metrics_state(struct metrics *);
+char	*metrics_render(struct metrics *, size_t *);
+void	 metrics_request_begin(struct worker *, const struct endpoint *);
+void	 metrics_request_end(struct worker *, const struct endpoint *, int,
+	    uint64_t);
+void	 metrics_call_begin(struct worker *, const struct upstream_conf *);
+void	 metrics_call_end(struct worker *, const struct upstream_conf *);
+void	 metrics_call_count(struct worker *, const struct upstream_conf *,
+	    enum call_kind, uint64_t);
+void	 metrics_unrouted(struct worker *, int);
+void	 metrics_conn_open(struct worker *);
+void	 metrics_conn_close(struct worker *);
+
+/* admin.c: the admin listener's replies, pure */
+struct admin_reply {
+	int		 ar_status;
+	const char	*ar_ctype;	/* Content-Type */
+	const char	*ar_allow;	/* Allow, for a 405; else NULL */
+	char		*ar_body;	/* malloc'd, also for HEAD */
+	size_t		 ar_len;
+};
+int	 admin_handle(struct metrics *, const char *, const char *,
+	    struct admin_reply *);
+void	 admin_reply_free(struct admin_reply *);
 
 #endif /* GATHERD_H */

@@ -61,11 +61,12 @@ do_header(evhtp_request_t *req, const char *key, const char *val)
 
 /* Send a JSON reply with the given status (a HEAD reply without body). */
 static void
-do_send(evhtp_request_t *req, int status, const char *body, size_t len)
+do_send(evhtp_request_t *req, int status, const char *ctype,
+    const char *body, size_t len)
 {
 	char	 clen[32];
 
-	do_header(req, "Content-Type", "application/json");
+	do_header(req, "Content-Type", ctype);
 	if (evhtp_request_get_method(req) == htp_method_HEAD) {
 		/* evhtp would send buffer_out even to HEAD. */
 		snprintf(clen, sizeof(clen), "%zu", len);
@@ -101,8 +102,9 @@ do_send_error(struct worker *w, evhtp_request_t *req, const char *method,
 
 	do_request_id(w, req, id, rid, sizeof(rid));
 	do_header(req, "X-Request-Id", rid);
-	do_send(req, status, body, strlen(body));
+	do_send(req, status, "application/json", body, strlen(body));
 	free(body);
+	metrics_unrouted(w, status);
 	path = req->uri != NULL && req->uri->path != NULL &&
 	    req->uri->path->full != NULL ? req->uri->path->full : "-";
 	ms = (double)(now_us() - start_us) / 1000.0;
@@ -129,7 +131,7 @@ server_reply(struct gather *g, int status, const char *body, size_t len,
 	do_header(req, "X-Gather-Complete", complete ? "true" : "false");
 	if (timing != NULL && timing[0] != '\0')
 		do_header(req, "Server-Timing", timing);
-	do_send(req, status, body, len);
+	do_send(req, status, "application/json", body, len);
 }
 
 /* Forget the gather's request: no hook of it may reach the gather again. */
@@ -283,15 +285,25 @@ on_request(evhtp_request_t *req, void *arg)
 	gather_start(g);
 }
 
-/* evhtp: a whole request on the admin listener. */
+/* evhtp: a whole request on the admin listener; admin.c answers it. */
 static void
 on_admin_request(evhtp_request_t *req, void *arg)
 {
-	struct sconn	*sc = do_sconn(req);
+	struct worker		*w = arg;
+	struct sconn		*sc = do_sconn(req);
+	struct admin_reply	 ar;
+	const char		*method, *path = "/";
 
 	gate_request_started(sc->sc_gate);
-	do_send_error(arg, req, "-", 503, "admin endpoints are not ready",
-	    now_us());
+	method = htparser_get_methodstr_m(evhtp_request_get_method(req));
+	if (req->uri != NULL && req->uri->path != NULL &&
+	    req->uri->path->full != NULL)
+		path = req->uri->path->full;
+	admin_handle(w->w_metrics, method != NULL ? method : "-", path, &ar);
+	if (ar.ar_allow != NULL)
+		do_header(req, "Allow", ar.ar_allow);
+	do_send(req, ar.ar_status, ar.ar_ctype, ar.ar_body, ar.ar_len);
+	admin_reply_free(&ar);
 }
 
 /* evhtp hook: a request was freed, its reply handed to the socket. */
@@ -321,8 +333,10 @@ on_conn_fini(evhtp_connection_t *conn, void *arg)
 	TAILQ_REMOVE(&sc->sc_server->s_conns, sc, sc_entry);
 	if (sc->sc_admin)
 		sc->sc_server->s_nadmin--;
-	else
+	else {
 		sc->sc_server->s_nconns--;
+		metrics_conn_close(sc->sc_server->s_worker);
+	}
 	free(sc);
 	return (EVHTP_RES_OK);
 }
@@ -375,8 +389,10 @@ do_post_accept(evhtp_connection_t *conn, struct worker *w, int admin)
 	TAILQ_INSERT_TAIL(&s->s_conns, sc, sc_entry);
 	if (admin)
 		s->s_nadmin++;
-	else
+	else {
 		s->s_nconns++;
+		metrics_conn_open(w);
+	}
 	return (sc);
 }
 

@@ -61,6 +61,8 @@ struct wctl {
 	uint64_t		 wc_beat_us;	/* atomic: last beat */
 	int			 wc_done;	/* atomic: loop has ended */
 	uint64_t		 wc_stop_us;	/* when in-flight work is cut */
+	int			*wc_ndraining;	/* the daemon's d_ndraining */
+	int			 wc_drained;	/* counted out of it */
 	pthread_mutex_t		 wc_mtx;	/* guards wc_mail */
 	struct wmsg_list	 wc_mail;
 };
@@ -71,6 +73,8 @@ struct daemon {
 	int			 d_n;
 	struct gatherd_conf	*d_conf;	/* current snapshot */
 	struct lset		*d_lset;
+	struct metrics		*d_metrics;
+	int			 d_ndraining;	/* atomic: workers not done */
 	sigset_t		 d_sigs;
 	uint64_t		 d_wd_us;	/* watchdog period, 0: off */
 	uint64_t		 d_wd_last;	/* last WATCHDOG=1 */
@@ -80,6 +84,28 @@ struct daemon {
 /* ------------------------------------------------------------------ */
 /* In a worker thread.                                                 */
 
+/*
+ * Whether a stopping worker still waits: for its own requests in flight,
+ * and worker 0 also for the others, since it serves the admin listener
+ * that shows the drain.  Nobody waits past the stop time.
+ */
+static int
+do_draining(struct wctl *wc)
+{
+	struct worker	*w = &wc->wc_w;
+
+	if (now_us() >= wc->wc_stop_us)
+		return (0);
+	if (w->w_ngathers > 0)
+		return (1);
+	if (!wc->wc_drained) {
+		wc->wc_drained = 1;
+		__atomic_sub_fetch(wc->wc_ndraining, 1, __ATOMIC_ACQ_REL);
+	}
+	return (w->w_id == 0 &&
+	    __atomic_load_n(wc->wc_ndraining, __ATOMIC_ACQUIRE) > 0);
+}
+
 /* libevent: the stop drain watch; cut in-flight work once time is up. */
 static void
 on_poll(evutil_socket_t fd, short what, void *arg)
@@ -88,7 +114,7 @@ on_poll(evutil_socket_t fd, short what, void *arg)
 	struct worker	*w = &wc->wc_w;
 	struct timeval	 tv = { 0, WORKER_POLL_MS * 1000 };
 
-	if (w->w_ngathers > 0 && now_us() < wc->wc_stop_us) {
+	if (do_draining(wc)) {
 		evtimer_add(wc->wc_poll, &tv);
 		return;
 	}
@@ -252,6 +278,8 @@ do_worker_init(struct daemon *d, struct wctl *wc, int id)
 	w->w_id = id;
 	w->w_nworkers = d->d_n;
 	w->w_conf = config_ref(d->d_conf);
+	w->w_metrics = d->d_metrics;
+	wc->wc_ndraining = &d->d_ndraining;
 	TAILQ_INIT(&w->w_gathers);
 	TAILQ_INIT(&w->w_lingering);
 	TAILQ_INIT(&wc->wc_mail);
@@ -418,6 +446,7 @@ do_reload(struct daemon *d)
 	    NULL) {
 		log_warnx("reload failed, keeping the running config:\n%s",
 		    errbuf);
+		metrics_reload(d->d_metrics, 0);
 		do_notify_ready(d, "; reload failed, see the log");
 		return;
 	}
@@ -425,10 +454,13 @@ do_reload(struct daemon *d)
 		log_warnx("reload failed, keeping the running config: %s",
 		    errbuf);
 		config_unref(cf);
+		metrics_reload(d->d_metrics, 0);
 		do_notify_ready(d, "; reload failed, see the log");
 		return;
 	}
 	do_check_workers(d, cf);
+	metrics_bind(d->d_metrics, cf);
+	metrics_reload(d->d_metrics, 1);
 	do_hand_over(d, &plan, cf);
 	config_unref(d->d_conf);
 	d->d_conf = cf;
@@ -524,6 +556,7 @@ do_drain(struct daemon *d)
 {
 	int	 k, sig, left;
 
+	metrics_set_state(d->d_metrics, METRICS_STOPPING);
 	sd_notifyf(0, "STOPPING=1\nSTATUS=stopping: finishing requests in "
 	    "flight (up to %llu ms)", (unsigned long long)
 	    d->d_conf->cf_limits.lim_shutdown_timeout_ms);
@@ -603,6 +636,9 @@ worker_run_all(struct gatherd_conf *cf, int unused)
 	memset(&d, 0, sizeof(d));
 	d.d_conf = cf;
 	d.d_n = do_nworkers(cf);
+	d.d_ndraining = d.d_n;
+	d.d_metrics = metrics_new(d.d_n);
+	metrics_bind(d.d_metrics, cf);
 	sigemptyset(&d.d_sigs);
 	sigaddset(&d.d_sigs, SIGHUP);
 	sigaddset(&d.d_sigs, SIGTERM);
@@ -612,6 +648,7 @@ worker_run_all(struct gatherd_conf *cf, int unused)
 	do_start(&d);
 	log_info("gatherd %s: %d workers, %zu endpoints", PACKAGE_VERSION,
 	    d.d_n, cf->cf_nendpoints);
+	metrics_set_state(d.d_metrics, METRICS_READY);
 	do_notify_ready(&d, "");
 	do_signals(&d);
 	do_drain(&d);
@@ -620,6 +657,7 @@ worker_run_all(struct gatherd_conf *cf, int unused)
 	free(d.d_wc);
 	lset_free(d.d_lset);
 	config_unref(d.d_conf);
+	metrics_free(d.d_metrics);
 	log_info("stopped");
 	return (0);
 }

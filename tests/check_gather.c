@@ -10,7 +10,9 @@
  * live and no easy handle is attached to the multi; then the frees that
  * gather_close() queued are run, the config snapshot must be back to the
  * test's one reference, and the worker is freed, so that ASan's leak check
- * sees whatever a gather left behind.  The gathers have no client (req is
+ * sees whatever a gather left behind.  The worker's metrics must add up
+ * too: nothing in flight, each gather and each call it started counted
+ * exactly once.  The gathers have no client (req is
  * NULL), so their replies go nowhere: what the upstream saw is read from
  * the mock's GET /_stats, whose "aborted" rises when a connection closes
  * while the mock still owed it a reply, i.e. when a call was cancelled.
@@ -109,6 +111,12 @@ static struct {
 } mock = { .m_pid = -1, .m_refused_fd = -1, .m_sigfd = -1 };
 
 static char	 mock_bin[PATH_MAX + 32];
+
+/* What the test began, for the metrics to add up to at the end. */
+static struct {
+	unsigned long long	 b_gathers;
+	unsigned long long	 b_calls;
+} begun;
 
 /* The mock's GET /_stats. */
 struct stats {
@@ -464,8 +472,41 @@ worker_init(struct worker *w)
 	TAILQ_INIT(&w->w_lingering);
 	w->w_conf = config_load(mock.m_conf, errbuf, sizeof(errbuf));
 	ck_assert_msg(w->w_conf != NULL, "%s", errbuf);
+	w->w_metrics = metrics_new(1);
+	metrics_bind(w->w_metrics, w->w_conf);
+	memset(&begun, 0, sizeof(begun));
 	ck_assert_ptr_nonnull(w->w_base = event_base_new());
 	w->w_multi = upstream_multi_new(w->w_base);
+}
+
+/*
+ * The metrics of a drained worker: no gauge in flight, every gather
+ * counted once (whatever its status) and every call once (whatever its
+ * kind).
+ */
+static void
+assert_metrics_settled(struct worker *w)
+{
+	unsigned long long	 v, nreq = 0, ncalls = 0;
+	char			*text, *line, *save, *sp;
+	size_t			 len;
+
+	text = metrics_render(w->w_metrics, &len);
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '#' || (sp = strrchr(line, ' ')) == NULL)
+			continue;
+		v = strtoull(sp + 1, NULL, 10);
+		if (strstr(line, "_in_flight{") != NULL)
+			ck_assert_msg(v == 0, "still in flight: %s", line);
+		else if (strncmp(line, "gatherd_requests_total{", 23) == 0)
+			nreq += v;
+		else if (strncmp(line, "gatherd_upstream_calls_total{", 29) == 0)
+			ncalls += v;
+	}
+	free(text);
+	ck_assert_uint_eq(nreq, begun.b_gathers);
+	ck_assert_uint_eq(ncalls, begun.b_calls);
 }
 
 /*
@@ -479,6 +520,7 @@ worker_free(struct worker *w)
 	int		 fired = 0, n;
 
 	assert_drained(w);
+	assert_metrics_settled(w);
 	/*
 	 * A zero-timeout event_base_once is made active at once, in order:
 	 * when the sentinel has run, every free queued before it has too.
@@ -493,6 +535,7 @@ worker_free(struct worker *w)
 	upstream_multi_free(w->w_multi);
 	event_base_free(w->w_base);
 	config_unref(w->w_conf);
+	metrics_free(w->w_metrics);
 }
 
 /* Route path as a client GET, make its gather (no client) and start it. */
@@ -512,6 +555,8 @@ gather_begin(struct worker *w, const char *path)
 	ck_assert_ptr_null(cr.cr_method);
 	ck_assert_ptr_null(m.rm_ep);
 	gather_start(g);
+	begun.b_gathers++;
+	begun.b_calls += g->g_ncalls;
 	return (g);
 }
 

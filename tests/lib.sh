@@ -169,13 +169,13 @@ free_port() {
 	mkdir -p "$PORT_CLAIMS"
 	for ((i = 0; i < 50; i++)); do
 		p=$("$MOCK" -F) || return 1
-		if ln -s "$T" "$PORT_CLAIMS/$p" 2>/dev/null; then
+		if ln -sn "$T" "$PORT_CLAIMS/$p" 2>/dev/null; then
 			echo "$p"
 			return 0
 		fi
 		if [ ! -d "$(readlink "$PORT_CLAIMS/$p")" ] &&
 		    rm -f "$PORT_CLAIMS/$p" &&
-		    ln -s "$T" "$PORT_CLAIMS/$p" 2>/dev/null; then
+		    ln -sn "$T" "$PORT_CLAIMS/$p" 2>/dev/null; then
 			echo "$p"
 			return 0
 		fi
