@@ -448,17 +448,50 @@ lset_commit(struct lset *ls, struct lplan *p)
 	lset_plan_free(p);
 }
 
+/* The address a socket is bound to, as the config would write it. */
+static const char *
+do_bound_text(int fd, char *buf, size_t len)
+{
+	struct sockaddr_storage	 ss;
+	struct sockaddr_in6	*s6 = (struct sockaddr_in6 *)&ss;
+	struct sockaddr_in	*s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_un	*sun = (struct sockaddr_un *)&ss;
+	socklen_t		 sl = sizeof(ss);
+	char			 host[INET6_ADDRSTRLEN];
+
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == -1)
+		return ("?");
+	if (ss.ss_family == AF_INET6 && inet_ntop(AF_INET6, &s6->sin6_addr,
+	    host, sizeof(host)) != NULL)
+		snprintf(buf, len, "[%s]:%u", host, ntohs(s6->sin6_port));
+	else if (ss.ss_family == AF_INET && inet_ntop(AF_INET, &s4->sin_addr,
+	    host, sizeof(host)) != NULL)
+		snprintf(buf, len, "%s:%u", host, ntohs(s4->sin_port));
+	else if (ss.ss_family == AF_UNIX)
+		snprintf(buf, len, "unix:%.*s", (int)sizeof(sun->sun_path),
+		    sun->sun_path);
+	else
+		return ("?");
+	return (buf);
+}
+
 /* Warn about each socket from systemd that no address of the config uses. */
 void
 lset_warn_unused(struct lset *ls)
 {
+	char	 text[sizeof(struct sockaddr_un) + 16];
 	size_t	 i;
+	int	 fd;
 
-	for (i = 0; i < ls->ls_nactive; i++)
-		if (!ls->ls_active[i].la_used)
-			log_warnx("socket-activated fd %d matches no listen "
-			    "or admin.listen address; not serving it",
-			    ls->ls_active[i].la_fd);
+	for (i = 0; i < ls->ls_nactive; i++) {
+		if (ls->ls_active[i].la_used)
+			continue;
+		fd = ls->ls_active[i].la_fd;
+		log_warnx("socket-activated fd %d (%s) matches no listen or "
+		    "admin.listen address; not serving it", fd,
+		    do_bound_text(fd, text, sizeof(text)));
+	}
 }
 
 /* At exit: forget every address (unlinking gatherd's unix sockets). */

@@ -29,6 +29,7 @@ struct sconn {
 	evhtp_request_t		*sc_req;	/* the request of sc_gather */
 	struct gather		*sc_gather;	/* at most one at a time */
 	struct server		*sc_server;
+	struct slisten		*sc_listen;	/* that accepted it */
 	int			 sc_admin;	/* on the admin listener */
 	TAILQ_ENTRY(sconn)	 sc_entry;
 };
@@ -36,14 +37,17 @@ struct sconn {
 /* One listening socket of this worker, served by its own evhtp. */
 struct slisten {
 	evhtp_t			*sl_htp;
+	struct worker		*sl_worker;
 	uint64_t		 sl_id;		/* listen.c's id */
 	int			 sl_admin;
+	size_t			 sl_nconns;	/* accepted, still open */
 	TAILQ_ENTRY(slisten)	 sl_entry;
 };
 
 struct server {
 	struct worker		*s_worker;
 	TAILQ_HEAD(, slisten)	 s_listens;
+	TAILQ_HEAD(, slisten)	 s_retired;	/* closed, conns remain */
 	size_t			 s_nconns;	/* client connections */
 	size_t			 s_nadmin;	/* admin connections */
 	TAILQ_HEAD(, sconn)	 s_conns;	/* both kinds */
@@ -331,6 +335,7 @@ on_conn_fini(evhtp_connection_t *conn, void *arg)
 	evhtp_connection_unset_hook(conn, evhtp_hook_on_request_fini);
 	evhtp_connection_unset_hook(conn, evhtp_hook_on_error);
 	TAILQ_REMOVE(&sc->sc_server->s_conns, sc, sc_entry);
+	sc->sc_listen->sl_nconns--;
 	if (sc->sc_admin)
 		sc->sc_server->s_nadmin--;
 	else {
@@ -345,7 +350,8 @@ on_conn_fini(evhtp_connection_t *conn, void *arg)
 static evhtp_res
 on_pre_accept(evhtp_connection_t *conn, void *arg)
 {
-	struct worker	*w = arg;
+	struct slisten	*sl = arg;
+	struct worker	*w = sl->sl_worker;
 	uint64_t	 max = w->w_conf->cf_limits.lim_max_connections;
 
 	max = max / (uint64_t)w->w_nworkers;
@@ -360,23 +366,50 @@ on_pre_accept(evhtp_connection_t *conn, void *arg)
 static evhtp_res
 on_admin_pre_accept(evhtp_connection_t *conn, void *arg)
 {
-	struct worker	*w = arg;
+	struct slisten	*sl = arg;
+	struct worker	*w = sl->sl_worker;
 
 	if (w->w_server->s_nadmin >= ADMIN_MAX_CONNECTIONS)
 		return (EVHTP_RES_ERROR);
 	return (EVHTP_RES_OK);
 }
 
+/*
+ * Free the listeners a reload closed once their last connection is gone.
+ * Connections point to their evhtp, so it lives until then; this runs
+ * outside evhtp's hooks, on the next accept or listener change.
+ */
+static void
+do_reap(struct server *s)
+{
+	struct slisten	*sl, *next;
+
+	for (sl = TAILQ_FIRST(&s->s_retired); sl != NULL; sl = next) {
+		next = TAILQ_NEXT(sl, sl_entry);
+		if (sl->sl_nconns > 0)
+			continue;
+		TAILQ_REMOVE(&s->s_retired, sl, sl_entry);
+		evhtp_free(sl->sl_htp);
+		free(sl);
+	}
+}
+
 /* Put the gate in front of a new connection, and track it. */
 static struct sconn *
-do_post_accept(evhtp_connection_t *conn, struct worker *w, int admin)
+do_post_accept(evhtp_connection_t *conn, struct slisten *sl)
 {
+	struct worker	*w = sl->sl_worker;
 	struct server	*s = w->w_server;
 	struct sconn	*sc;
+	int		 admin = sl->sl_admin;
 
+	if (!TAILQ_EMPTY(&s->s_retired))
+		do_reap(s);
 	sc = xcalloc(1, sizeof(*sc));
 	sc->sc_conn = conn;
 	sc->sc_server = s;
+	sc->sc_listen = sl;
+	sl->sl_nconns++;
 	sc->sc_admin = admin;
 	sc->sc_gate = gate_new(w, evhtp_connection_get_bev(conn));
 	evhtp_connection_set_bev(conn, gate_bev(sc->sc_gate));
@@ -396,37 +429,29 @@ do_post_accept(evhtp_connection_t *conn, struct worker *w, int admin)
 	return (sc);
 }
 
-/* evhtp post-accept on a client listener. */
+/* evhtp post-accept, on a client or the admin listener. */
 static evhtp_res
 on_post_accept(evhtp_connection_t *conn, void *arg)
 {
-	do_post_accept(conn, arg, 0);
+	do_post_accept(conn, arg);
 	return (EVHTP_RES_OK);
 }
 
-/* evhtp post-accept on the admin listener. */
-static evhtp_res
-on_admin_post_accept(evhtp_connection_t *conn, void *arg)
-{
-	do_post_accept(conn, arg, 1);
-	return (EVHTP_RES_OK);
-}
-
-/* Make one evhtp server on an already listening socket. */
+/* Make one listener's evhtp server on an already listening socket. */
 static evhtp_t *
-do_htp(struct worker *w, int fd, int admin)
+do_htp(struct slisten *sl, int fd)
 {
-	evhtp_t	*htp;
+	struct worker	*w = sl->sl_worker;
+	evhtp_t		*htp;
 
 	if ((htp = evhtp_new(w->w_base, w)) == NULL)
 		return (NULL);
 	/* The gate answers "Expect: 100-continue" itself. */
 	evhtp_disable_flag(htp, EVHTP_FLAG_ENABLE_100_CONT);
-	evhtp_set_gencb(htp, admin ? on_admin_request : on_request, w);
-	evhtp_set_pre_accept_cb(htp, admin ? on_admin_pre_accept :
-	    on_pre_accept, w);
-	evhtp_set_post_accept_cb(htp, admin ? on_admin_post_accept :
-	    on_post_accept, w);
+	evhtp_set_gencb(htp, sl->sl_admin ? on_admin_request : on_request, w);
+	evhtp_set_pre_accept_cb(htp, sl->sl_admin ? on_admin_pre_accept :
+	    on_pre_accept, sl);
+	evhtp_set_post_accept_cb(htp, on_post_accept, sl);
 	if (evhtp_accept_socket(htp, fd, DEFAULT_BACKLOG) == -1) {
 		evhtp_free(htp);
 		return (NULL);
@@ -444,6 +469,7 @@ server_init(struct worker *w)
 	s->s_worker = w;
 	TAILQ_INIT(&s->s_conns);
 	TAILQ_INIT(&s->s_listens);
+	TAILQ_INIT(&s->s_retired);
 	w->w_server = s;
 }
 
@@ -455,26 +481,30 @@ server_listen_add(struct worker *w, int fd, uint64_t id, int admin)
 	struct slisten	*sl;
 
 	sl = xcalloc(1, sizeof(*sl));
+	sl->sl_worker = w;
+	sl->sl_id = id;
+	sl->sl_admin = admin;
 	if (s == NULL || w->w_stopping ||
-	    (sl->sl_htp = do_htp(w, fd, admin)) == NULL) {
+	    (sl->sl_htp = do_htp(sl, fd)) == NULL) {
 		close(fd);
 		free(sl);
 		return (-1);
 	}
-	sl->sl_id = id;
-	sl->sl_admin = admin;
 	TAILQ_INSERT_TAIL(&s->s_listens, sl, sl_entry);
 	return (0);
 }
 
-/* Close one listening socket and its evhtp. */
+/*
+ * Close one listening socket.  Its evhtp stays, retired, until the
+ * connections it accepted have closed: they still point to it.
+ */
 static void
-do_listen_free(struct server *s, struct slisten *sl)
+do_retire(struct server *s, struct slisten *sl)
 {
 	TAILQ_REMOVE(&s->s_listens, sl, sl_entry);
 	evhtp_unbind_socket(sl->sl_htp);
-	evhtp_free(sl->sl_htp);
-	free(sl);
+	TAILQ_INSERT_TAIL(&s->s_retired, sl, sl_entry);
+	do_reap(s);
 }
 
 /*
@@ -491,7 +521,7 @@ server_listen_remove(struct worker *w, uint64_t id)
 		return;
 	TAILQ_FOREACH(sl, &s->s_listens, sl_entry)
 		if (sl->sl_id == id) {
-			do_listen_free(s, sl);
+			do_retire(s, sl);
 			return;
 		}
 }
@@ -512,7 +542,7 @@ server_stop_accepting(struct worker *w)
 	for (sl = TAILQ_FIRST(&s->s_listens); sl != NULL; sl = next) {
 		next = TAILQ_NEXT(sl, sl_entry);
 		if (!sl->sl_admin)
-			do_listen_free(s, sl);
+			do_retire(s, sl);
 	}
 }
 
@@ -537,7 +567,8 @@ server_free(struct worker *w)
 		/* on_conn_fini frees sc */
 		evhtp_connection_free(sc->sc_conn);
 	while ((sl = TAILQ_FIRST(&s->s_listens)) != NULL)
-		do_listen_free(s, sl);
+		do_retire(s, sl);
+	do_reap(s);
 	free(s);
 	w->w_server = NULL;
 }

@@ -81,6 +81,8 @@ struct daemon {
 	int			 d_wd_stuck;	/* a worker missed its beat */
 };
 
+static int	do_nworkers(const struct gatherd_conf *);
+
 /* ------------------------------------------------------------------ */
 /* In a worker thread.                                                 */
 
@@ -414,17 +416,19 @@ do_notify_ready(struct daemon *d, const char *how)
 	    "workers%s", d->d_conf->cf_nendpoints, d->d_n, how);
 }
 
-/* A changed workers setting cannot be applied live: say so. */
+/*
+ * The number of workers cannot change live: a file asking for another
+ * number than the one running is told so (and what runs is kept).
+ */
 static void
 do_check_workers(struct daemon *d, const struct gatherd_conf *cf)
 {
-	char	 a[16], b[16];
+	char	 b[16];
 
-	if (cf->cf_workers == d->d_conf->cf_workers)
+	if (do_nworkers(cf) == d->d_n)
 		return;
-	log_warnx("reload: workers changed from %s to %s, which needs a "
-	    "restart; keeping %d workers",
-	    do_workers_text(d->d_conf->cf_workers, a, sizeof(a)),
+	log_warnx("reload: workers: %s asks for %s, which needs a restart; "
+	    "keeping %d workers", cf->cf_file,
 	    do_workers_text(cf->cf_workers, b, sizeof(b)), d->d_n);
 }
 
