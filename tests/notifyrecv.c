@@ -21,7 +21,9 @@
  * systemd-notify's BARRIER=1 does) are closed at once.
  *
  * It exits 0 after SECONDS (default 60, at most 3600) or on SIGTERM or
- * SIGINT, and removes SOCKPATH.  Exit status 1 on an error, 2 on usage.
+ * SIGINT, once it has written the datagrams already queued (so that a
+ * test which stopped the sender, then notifyrecv, sees all it sent), and
+ * removes SOCKPATH.  Exit status 1 on an error, 2 on usage.
  * Linux only (SO_PASSCRED, ppoll), like sd_notify itself.
  */
 
@@ -43,6 +45,7 @@
 #define NR_DEFAULT_SECONDS	60
 #define NR_MAX_SECONDS		3600
 #define NR_MAX_FDS		16	/* passed fds (closed at once) */
+#define NR_MAX_DRAIN		1000	/* datagrams written after the end */
 
 static volatile sig_atomic_t	stop;
 
@@ -220,6 +223,7 @@ do_loop(int s, FILE *fp, long long deadline)
 	struct timespec	 ts;
 	sigset_t	 during;
 	unsigned long	 seq = 0;
+	unsigned long	 drain;
 	long long	 left;
 	int		 rc = 0, r;
 
@@ -249,6 +253,14 @@ do_loop(int s, FILE *fp, long long deadline)
 		}
 		if (r == 0)
 			seq++;
+	}
+	/* What was queued before the end is written too (bounded). */
+	for (drain = 0; rc == 0 && drain < NR_MAX_DRAIN; drain++) {
+		if ((r = do_recv(s, fp, buf, seq + 1)) != 0) {
+			rc = r == -1 ? -1 : 0;
+			break;
+		}
+		seq++;
 	}
 	free(buf);
 	return (rc);
