@@ -123,7 +123,7 @@ expect_notify_count 3
 expect_dgram 2 'RELOADING=1' 'MONOTONIC_USEC=[0-9]+' '?STATUS=.+'
 expect_monotonic 2
 first_ms=$MONOTONIC_MS
-expect_dgram 3 'READY=1' 'STATUS=serving 3 endpoints with 2 workers'
+expect_dgram 3 'READY=1' 'STATUS=serving 3 endpoints with 2 workers( .*)?'
 serves_all /three 8
 expect_body '{"a": {"path":"/three"}}'
 
