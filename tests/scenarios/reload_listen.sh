@@ -54,9 +54,7 @@ code_at() {
 _answers() { [ "$(code_at "$1" "${2:-/x}")" = 200 ]; }
 _refuses() { ! port_open "$1"; }
 _not_found() { [ "$(code_at "$1" "$2")" = 404 ]; }
-# _admin_answers PORT: an HTTP reply to /healthz (its handler is not the
-# subject here, only which port the admin listener is on).
-_admin_answers() { [ "$(code_at "$1" /healthz)" != 000 ]; }
+_admin_answers() { [ "$(code_at "$1" /healthz)" = 200 ]; }
 
 # reload_and_log REGEX: SIGHUP, then wait for a new log line matching.
 reload_and_log() {
