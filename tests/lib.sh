@@ -768,3 +768,61 @@ pass() {
 	echo "PASS: $SCENARIO"
 	exit 0
 }
+
+# ------------------------------------------------------------------------
+# sd_notify (tests/notifyrecv.c), for notify.sh, watchdog.sh and
+# socket_activation.sh.
+
+NOTIFYRECV=$top_builddir/tests/notifyrecv
+
+# notify_start: a notifyrecv on $T/notify.sock, writing $T/notify.out
+# (lines "MS SEQ PID TEXT": see tests/notifyrecv.c); exports NOTIFY_SOCKET
+# so that the gatherd started next (and only it reads it) reports there.
+notify_start() {
+	_need "$NOTIFYRECV"
+	"$NOTIFYRECV" -s "$T/notify.sock" -o "$T/notify.out" -t 600 \
+	    2>>"$T/notifyrecv.err" &
+	NOTIFY_PID=$!
+	_track "$NOTIFY_PID"
+	wait_for test -S "$T/notify.sock"
+	NOTIFY_SOCKET=$T/notify.sock
+	export NOTIFY_SOCKET
+}
+
+# notify_count: how many datagrams came so far.
+notify_count() {
+	awk 'END { print n + 0 } { if ($2 + 0 > n) n = $2 + 0 }' \
+	    "$T/notify.out" 2>/dev/null || echo 0
+}
+
+# notify_dgram K: the lines of the K-th datagram, one a line.
+notify_dgram() {
+	awk -v k="$1" '$2 == k { sub(/^[^ ]* [^ ]* [^ ]* /, ""); print }' \
+	    "$T/notify.out" 2>/dev/null
+}
+
+_notify_count_ge() {
+	[ "$(notify_count)" -ge "$1" ]
+}
+
+# expect_notify_count [-t SECONDS] N: wait until N datagrams came.
+expect_notify_count() {
+	local secs=$WAIT_DEFAULT
+	if [ "$1" = -t ]; then
+		secs=$2
+		shift 2
+	fi
+	_poll "$secs" _notify_count_ge "$1" ||
+	    fail "expected $1 sd_notify datagrams within ${secs}s" \
+	    "seen: $(notify_count)" "--- notify.out ---" \
+	    "$(cat "$T/notify.out" 2>/dev/null)"
+}
+
+# notify_stop: stop notifyrecv (it writes what was queued first); after
+# it, $T/notify.out holds every datagram sent before.
+notify_stop() {
+	kill -TERM "$NOTIFY_PID" 2>/dev/null || true
+	reap 5 "$NOTIFY_PID"
+	[ "$REAP_RC" = 0 ] || fail "notifyrecv exited $REAP_RC" \
+	    "$(cat "$T/notifyrecv.err" 2>/dev/null)"
+}
