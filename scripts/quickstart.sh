@@ -24,7 +24,7 @@ cd build
 [ -f Makefile ] || ../configure --quiet
 make -j"$(nproc)" src/gatherd tests/mock_upstream >/dev/null
 
-for port in 8080 9001 9002 9003; do
+for port in 8080 9091 9001 9002 9003; do
 	if curl -s --noproxy "*" -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
 		echo "port $port is in use: stop what listens there first" >&2
 		exit 1
@@ -66,9 +66,13 @@ curl -sS --noproxy "*" -D "$run/headers" -w '\n' http://127.0.0.1:8080/dashboard
 grep -iE '^(x-gather-complete|server-timing):' "$run/headers"
 curl -sS --noproxy "*" -o /dev/null -w 'answered in %{time_total} s (the three upstreams take 0.3 s each)\n' \
     http://127.0.0.1:8080/dashboard/42
+echo "\$ curl -s http://127.0.0.1:9091/metrics | grep 'gatherd_requests_total{'"
+curl -sS --noproxy "*" http://127.0.0.1:9091/metrics |
+    grep 'gatherd_requests_total{' || true
 echo "gatherd's log:"
 cat "$run/gatherd.log"
 if [ "$keep" -eq 1 ]; then
-	echo "the demo keeps running on http://127.0.0.1:8080/dashboard/{user}; Ctrl-C stops it"
+	echo "the demo keeps running on http://127.0.0.1:8080/dashboard/{user}" \
+	    "(metrics on http://127.0.0.1:9091/metrics); Ctrl-C stops it"
 	wait
 fi
