@@ -47,6 +47,7 @@ struct cfctx {
 	struct endpoint	*c_ep;		/* endpoint being read */
 	yaml_node_t	*c_path;	/* its path node, if the path is good */
 	int		 c_admin_set;	/* admin.listen was written */
+	yaml_node_t	*c_admin_node;	/* and parsed, from this node */
 };
 
 enum cf_type { T_SCALAR, T_LIST, T_MAP, T_ANY, T_SCALAR_OR_LIST };
@@ -620,7 +621,6 @@ set_admin_listen(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 {
 	struct gatherd_conf	*cf = c->c_conf;
 	const char		*why;
-	size_t			 i;
 
 	c->c_admin_set = 1;
 	if (strcmp(STR(n), "off") == 0) {
@@ -634,11 +634,7 @@ set_admin_listen(struct cfctx *c, yaml_node_t *n, void *obj, size_t off)
 		config_yaml_err(c->c_y, n, "%s", why);
 		return;
 	}
-	for (i = 0; i < cf->cf_nlisten; i++)
-		if (listen_addr_same(&cf->cf_listen[i], cf->cf_admin))
-			config_yaml_err(c->c_y, n, "the admin listener cannot "
-			    "share an address with listen (%s)",
-			    cf->cf_listen[i].la_text);
+	c->c_admin_node = n;
 }
 
 static const struct cf_key admin_keys[] = {
@@ -687,21 +683,34 @@ static const struct cf_key root_keys[] = {
 	{ NULL,			T_ANY, 0, NULL, 0 }
 };
 
-/* The default admin address must not be one of the listen addresses. */
+/*
+ * The admin address must not be a listen address, whether either of them
+ * was written or is the default.
+ */
 static void
-do_admin_default(struct cfctx *c, yaml_node_t *root)
+do_admin_clash(struct cfctx *c, yaml_node_t *root)
 {
 	struct gatherd_conf	*cf = c->c_conf;
+	yaml_node_t		*n = c->c_admin_node;
 	size_t			 i, mark;
 
+	if (cf->cf_admin == NULL || (c->c_admin_set && n == NULL))
+		return;
 	mark = config_yaml_push(c->c_y, "admin", 0);
 	config_yaml_push(c->c_y, "listen", 0);
-	for (i = 0; i < cf->cf_nlisten; i++)
-		if (listen_addr_same(&cf->cf_listen[i], cf->cf_admin))
+	for (i = 0; i < cf->cf_nlisten; i++) {
+		if (!listen_addr_same(&cf->cf_listen[i], cf->cf_admin))
+			continue;
+		if (n != NULL)
+			config_yaml_err(c->c_y, n, "the admin listener cannot "
+			    "share an address with listen (%s)",
+			    cf->cf_listen[i].la_text);
+		else
 			config_yaml_err(c->c_y, root, "the default admin "
 			    "address %s is also a listen address; set "
 			    "admin.listen to another address or off",
 			    cf->cf_admin->la_text);
+	}
 	config_yaml_pop(c->c_y, mark);
 }
 
@@ -731,14 +740,13 @@ do_conf(struct cfctx *c, yaml_node_t *root)
 	if (do_type(c, root, T_MAP) == 0)
 		do_mapping(c, root, root_keys, cf);
 	free(c->c_def.d_ok);
-	if (!c->c_admin_set)
-		do_admin_default(c, root);
-	if (cf->cf_listen != NULL)
-		return;
-	cf->cf_listen = xcalloc(1, sizeof(*cf->cf_listen));
-	if (parse_listen(DEFAULT_LISTEN, cf->cf_listen, &why) == -1)
-		fatalx("%s: DEFAULT_LISTEN: %s", __func__, why);
-	cf->cf_nlisten = 1;
+	if (cf->cf_listen == NULL) {
+		cf->cf_listen = xcalloc(1, sizeof(*cf->cf_listen));
+		if (parse_listen(DEFAULT_LISTEN, cf->cf_listen, &why) == -1)
+			fatalx("%s: DEFAULT_LISTEN: %s", __func__, why);
+		cf->cf_nlisten = 1;
+	}
+	do_admin_clash(c, root);
 }
 
 /* ------------------------------------------------------------------ */

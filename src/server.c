@@ -452,7 +452,11 @@ do_htp(struct slisten *sl, int fd)
 	evhtp_set_pre_accept_cb(htp, sl->sl_admin ? on_admin_pre_accept :
 	    on_pre_accept, sl);
 	evhtp_set_post_accept_cb(htp, on_post_accept, sl);
-	if (evhtp_accept_socket(htp, fd, DEFAULT_BACKLOG) == -1) {
+	/*
+	 * Backlog 0: the socket already listens (listen.c, or systemd with
+	 * the socket unit's Backlog=), and libevent must not listen() again.
+	 */
+	if (evhtp_accept_socket(htp, fd, 0) == -1) {
 		evhtp_free(htp);
 		return (NULL);
 	}

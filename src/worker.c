@@ -433,6 +433,24 @@ do_check_workers(struct daemon *d, const struct gatherd_conf *cf)
 }
 
 /*
+ * A refused file's errors, one log line each, so that each one reaches
+ * the journal whole and with its warning priority.
+ */
+static void
+do_log_errors(char *errbuf)
+{
+	char	*line, *next;
+
+	log_warnx("reload failed, keeping the running config:");
+	for (line = errbuf; line != NULL && *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) != NULL)
+			*next++ = '\0';
+		if (*line != '\0')
+			log_warnx("%s", line);
+	}
+}
+
+/*
  * SIGHUP: load the file again; on success open its new addresses, hand
  * the snapshot to every worker and close the addresses that went.  On
  * any error the running config stays, and the log says why.
@@ -448,8 +466,7 @@ do_reload(struct daemon *d)
 	    (unsigned long long)now_us(), d->d_conf->cf_file);
 	if ((cf = config_load(d->d_conf->cf_file, errbuf, sizeof(errbuf))) ==
 	    NULL) {
-		log_warnx("reload failed, keeping the running config:\n%s",
-		    errbuf);
+		do_log_errors(errbuf);
 		metrics_reload(d->d_metrics, 0);
 		do_notify_ready(d, "; reload failed, see the log");
 		return;

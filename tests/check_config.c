@@ -25,7 +25,7 @@
 #define ERRLEN	8192
 
 static const char *const bad_cases[] = {
-	"admin_default_clash", "aliases", "bad_access_log", "bad_admin",
+	"admin_clash_default_listen", "admin_default_clash", "aliases", "bad_access_log", "bad_admin",
 	"bad_duration", "bad_headers", "bad_listen", "bad_name",
 	"bad_path", "bad_size", "bad_status", "bad_url", "bad_utf8",
 	"bad_values", "bad_workers", "duplicate_endpoint", "duplicate_key",
