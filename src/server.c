@@ -63,6 +63,15 @@ do_header(evhtp_request_t *req, const char *key, const char *val)
 	    evhtp_header_new(key, val, 1, 1));
 }
 
+/* The sconn of a request's connection (the arg of its connection hooks). */
+static struct sconn *
+do_sconn(evhtp_request_t *req)
+{
+	evhtp_hooks_t	*hooks = evhtp_connection_get_hooks(req->conn);
+
+	return (hooks->on_connection_fini_arg);
+}
+
 /* Send a JSON reply with the given status (a HEAD reply without body). */
 static void
 do_send(evhtp_request_t *req, int status, const char *ctype,
@@ -70,6 +79,11 @@ do_send(evhtp_request_t *req, int status, const char *ctype,
 {
 	char	 clen[32];
 
+	/* A stopping worker lets no client reuse its connection. */
+	if (do_sconn(req)->sc_server->s_worker->w_stopping) {
+		evhtp_request_set_keepalive(req, 0);
+		do_header(req, "Connection", "close");
+	}
 	do_header(req, "Content-Type", ctype);
 	if (evhtp_request_get_method(req) == htp_method_HEAD) {
 		/* evhtp would send buffer_out even to HEAD. */
@@ -208,14 +222,6 @@ do_copy_request(evhtp_request_t *req, const char *method,
 	}
 }
 
-/* The sconn of a request's connection (the arg of its connection hooks). */
-static struct sconn *
-do_sconn(evhtp_request_t *req)
-{
-	evhtp_hooks_t	*hooks = evhtp_connection_get_hooks(req->conn);
-
-	return (hooks->on_connection_fini_arg);
-}
 
 /*
  * Route a request: 0 with m filled, or -1 once the error reply (404, 405

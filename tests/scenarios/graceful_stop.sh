@@ -1,8 +1,8 @@
 #!/bin/bash
 # SIGTERM stops gatherd gracefully: it stops accepting at once, lets a
-# request in flight finish and answer in full, then exits 0; a request
-# still in flight when shutdown_timeout runs out is cut off (its upstream
-# call cancelled) and gatherd still exits 0.
+# request in flight finish and answer in full (with Connection: close),
+# then exits 0; a request still in flight when shutdown_timeout runs out
+# is cut off (its upstream call cancelled) and gatherd still exits 0.
 . "$(dirname "$0")/../lib.sh"
 
 mock_start a
@@ -29,6 +29,8 @@ wait_for -t 2 gatherd_refuses
 req_finish inflight
 expect_status 200
 expect_body '{"a": {"path":"/slow?delay=1000"}}'
+# ... and tells its client not to reuse the connection.
+expect_header "Connection: close"
 gatherd_reap 5
 [ "$REAP_RC" = 0 ] || fail "gatherd exited $REAP_RC after a graceful stop"
 expect_mock_stat a aborted 0
