@@ -27,6 +27,10 @@ endpoints:
       - name: secure
         url: https://127.0.0.1:@PORT_TLS@/
         default: null
+        # The handshake counts against connect_timeout: give a loaded
+        # test machine room, so that only the certificate can fail it.
+        connect_timeout: 5s
+        timeout: 10s
 EOF2
 gatherd_start
 
