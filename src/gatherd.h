@@ -518,6 +518,7 @@ void	 metrics_call_count(struct worker *, const struct upstream_conf *,
 void	 metrics_unrouted(struct worker *, int);
 void	 metrics_conn_open(struct worker *);
 void	 metrics_conn_close(struct worker *);
+void	 metrics_conn_refused(struct worker *);
 
 /* admin.c: the admin listener's replies, pure */
 struct admin_reply {

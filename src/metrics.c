@@ -82,6 +82,7 @@ struct up_slot {
 struct glob_slot {
 	uint64_t	 gs_conns;
 	uint64_t	 gs_accepted;
+	uint64_t	 gs_refused;
 	uint64_t	 gs_unrouted[METRICS_NSTATUS];
 } __attribute__((aligned(METRICS_LINE)));
 
@@ -259,6 +260,16 @@ metrics_conn_open(struct worker *w)
 		return;
 	do_add(&w->w_metrics->m_glob[k].gs_conns, 1);
 	do_add(&w->w_metrics->m_glob[k].gs_accepted, 1);
+}
+
+/* server.c: a client connection was closed at accept (over the limit). */
+void
+metrics_conn_refused(struct worker *w)
+{
+	int	 k = do_slot(w);
+
+	if (k != -1)
+		do_add(&w->w_metrics->m_glob[k].gs_refused, 1);
 }
 
 /* server.c: a client connection of this worker was closed. */
@@ -570,12 +581,13 @@ do_status_label(char *buf, size_t len, size_t i)
 static void
 do_render_process(struct metrics *m, struct mtext *t)
 {
-	uint64_t	 conns = 0, accepted = 0, ms;
+	uint64_t	 conns = 0, accepted = 0, refused = 0, ms;
 	int		 k;
 
 	for (k = 0; k < m->m_nworkers; k++) {
 		conns += do_get(&m->m_glob[k].gs_conns);
 		accepted += do_get(&m->m_glob[k].gs_accepted);
+		refused += do_get(&m->m_glob[k].gs_refused);
 	}
 	do_family(t, "gatherd_build_info", "gauge",
 	    "The gatherd version running; the value is always 1.");
@@ -609,6 +621,11 @@ do_render_process(struct metrics *m, struct mtext *t)
 	    "Client connections accepted.");
 	do_text(t, "gatherd_client_connections_accepted_total %llu\n",
 	    (unsigned long long)accepted);
+	do_family(t, "gatherd_client_connections_refused_total", "counter",
+	    "Client connections closed at accept: over max_connections, "
+	    "or stopping.");
+	do_text(t, "gatherd_client_connections_refused_total %llu\n",
+	    (unsigned long long)refused);
 }
 
 /* The non-zero request counters of one series, summed over workers. */

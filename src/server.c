@@ -363,8 +363,10 @@ on_pre_accept(evhtp_connection_t *conn, void *arg)
 	max = max / (uint64_t)w->w_nworkers;
 	if (max == 0)
 		max = 1;
-	if (w->w_stopping || w->w_server->s_nconns >= max)
+	if (w->w_stopping || w->w_server->s_nconns >= max) {
+		metrics_conn_refused(w);
 		return (EVHTP_RES_ERROR);
+	}
 	return (EVHTP_RES_OK);
 }
 

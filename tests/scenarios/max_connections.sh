@@ -73,6 +73,15 @@ for try in 1 2 3 4 5; do
 done
 expect_alive
 expect_mock_stat a requests 4
+# ... and each one is counted on the admin listener.
+curl -sS --noproxy '*' --max-time 5 "http://127.0.0.1:$ADMIN_PORT/metrics" \
+    >"$T/metrics" || fail "cannot read /metrics"
+grep -Fxq 'gatherd_client_connections_refused_total 5' "$T/metrics" ||
+    fail "expected 5 refused connections on /metrics" \
+    "seen: $(grep refused "$T/metrics")"
+grep -Fxq 'gatherd_client_connections 4' "$T/metrics" ||
+    fail "expected 4 open connections on /metrics" \
+    "seen: $(grep '^gatherd_client_connections ' "$T/metrics")"
 _fds_back() { [ "$(fd_count)" -le "$fds" ]; }
 wait_for _fds_back
 
