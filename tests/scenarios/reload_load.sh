@@ -18,6 +18,7 @@ command -v wrk >/dev/null 2>&1 || skip "wrk is not installed"
 RELOADS=20
 RELOAD_SLOT_MS=400
 WRK_SECS=10
+WRK_MAX_SECS=60
 
 mock_start a
 mock_start b
@@ -103,8 +104,9 @@ put_config a
 gatherd_start
 wait_for _serves a
 
-timeout -k 5 $((WRK_SECS + 20)) wrk -t2 -c32 -d"${WRK_SECS}s" --latency \
-    "http://127.0.0.1:$GATHERD_PORT/agg" >"$T/wrk.out" 2>&1 &
+wrk_t0=$(now_ms)
+timeout -k 5 $((WRK_MAX_SECS + 20)) wrk -t2 -c32 -d"${WRK_MAX_SECS}s" \
+    --latency "http://127.0.0.1:$GATHERD_PORT/agg" >"$T/wrk.out" 2>&1 &
 WRK_PID=$!
 _track "$WRK_PID"
 # The reloads start once the load is on: the upstreams see /agg calls.
@@ -142,7 +144,13 @@ for ((i = 0; i < RELOADS; i++)); do
 	[ "$left" -le 0 ] || sleep "$(awk -v m="$left" 'BEGIN { print m / 1000 }')"
 done
 
-reap $((WRK_SECS + 25)) "$WRK_PID"
+# The load goes on for WRK_SECS in all, then wrk stops and reports.
+left=$((WRK_SECS * 1000 - ($(now_ms) - wrk_t0)))
+[ "$left" -le 0 ] || sleep "$(awk -v m="$left" 'BEGIN { print m / 1000 }')"
+_alive "$WRK_PID" || fail "wrk ended before the load was stopped" \
+    "$(cat "$T/wrk.out")"
+kill -INT "$WRK_PID"
+reap 30 "$WRK_PID"
 log "--- wrk ---"
 cat "$T/wrk.out"
 log "---"
