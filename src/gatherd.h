@@ -45,6 +45,7 @@
 #define ROUTER_MAX_PARAMS		16
 #define ROUTER_MAX_SEGMENTS		64
 #define CONFIG_MAX_WORKERS		256
+#define CONFIG_ERRBUF			16384	/* all of a file's errors */
 #define UPSTREAM_ERRBUF			256
 #define MAX_DURATION_MS			(24ULL * 3600 * 1000)
 #define TRACE_RID_MAX			128	/* X-Request-Id taken, bytes */
@@ -493,7 +494,7 @@ void	 access_log_error(struct worker *, const char *, const char *,
 	    const char *, int, double, const char *);
 
 /* worker.c */
-int	 worker_run_all(struct gatherd_conf *, int);
+int	 worker_run_all(struct gatherd_conf *);
 
 /* metrics.c */
 enum metrics_state {

@@ -8,8 +8,6 @@
 
 #include "gatherd.h"
 
-#define CONFIG_ERRBUF	16384
-
 static void
 usage(FILE *fp)
 {
@@ -78,7 +76,7 @@ main(int argc, char *argv[])
 	}
 	if (upstream_global_init() == -1)
 		fatalx("cannot initialise libcurl");
-	worker_run_all(cf, 0);
+	worker_run_all(cf);
 	upstream_global_cleanup();
 	return (0);
 }

@@ -450,6 +450,14 @@ do_log_errors(char *errbuf)
 	}
 }
 
+/* A reload was refused: count it, and tell systemd the old config runs. */
+static void
+do_reload_refused(struct daemon *d)
+{
+	metrics_reload(d->d_metrics, 0);
+	do_notify_ready(d, "; reload failed, see the log");
+}
+
 /*
  * SIGHUP: load the file again; on success open its new addresses, hand
  * the snapshot to every worker and close the addresses that went.  On
@@ -460,23 +468,21 @@ do_reload(struct daemon *d)
 {
 	struct gatherd_conf	*cf;
 	struct lplan		 plan;
-	char			 errbuf[8192];
+	char			 errbuf[CONFIG_ERRBUF];
 
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading %s",
 	    (unsigned long long)now_us(), d->d_conf->cf_file);
 	if ((cf = config_load(d->d_conf->cf_file, errbuf, sizeof(errbuf))) ==
 	    NULL) {
 		do_log_errors(errbuf);
-		metrics_reload(d->d_metrics, 0);
-		do_notify_ready(d, "; reload failed, see the log");
+		do_reload_refused(d);
 		return;
 	}
 	if (lset_plan(d->d_lset, cf, &plan, errbuf, sizeof(errbuf)) == -1) {
 		log_warnx("reload failed, keeping the running config: %s",
 		    errbuf);
 		config_unref(cf);
-		metrics_reload(d->d_metrics, 0);
-		do_notify_ready(d, "; reload failed, see the log");
+		do_reload_refused(d);
 		return;
 	}
 	do_check_workers(d, cf);
@@ -649,7 +655,7 @@ do_start(struct daemon *d)
  * and return once every worker has stopped.  Takes over the config ref.
  */
 int
-worker_run_all(struct gatherd_conf *cf, int unused)
+worker_run_all(struct gatherd_conf *cf)
 {
 	struct daemon	 d;
 	int		 k;
