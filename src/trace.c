@@ -88,16 +88,23 @@ do_lhex_id(const char *s, size_t n, char *out)
 	return (0);
 }
 
-/* 1 when s is an acceptable X-Request-Id from a client. */
-int
-trace_rid_valid(const char *s)
+/* 1 when s has 1 to max bytes, each from lo to '~' (visible ASCII). */
+static int
+do_ascii_valid(const char *s, size_t max, char lo)
 {
 	size_t	 i;
 
 	for (i = 0; s[i] != '\0'; i++)
-		if (i >= TRACE_RID_MAX || s[i] < 0x21 || s[i] > 0x7e)
+		if (i >= max || s[i] < lo || s[i] > '~')
 			return (0);
 	return (i > 0);
+}
+
+/* 1 when s is an acceptable X-Request-Id from a client: no blank. */
+int
+trace_rid_valid(const char *s)
+{
+	return (do_ascii_valid(s, TRACE_RID_MAX, '!'));
 }
 
 /* A generated X-Request-Id: the worker's prefix, then the request number. */
@@ -156,16 +163,11 @@ trace_parent_format(const struct traceparent *tp, char *buf, size_t len)
 	    tp->tp_trace_id, tp->tp_parent_id, tp->tp_flags & 0xff);
 }
 
-/* 1 when s may be passed on as tracestate. */
+/* 1 when s may be passed on as tracestate: spaces allowed. */
 int
 trace_state_valid(const char *s)
 {
-	size_t	 i;
-
-	for (i = 0; s[i] != '\0'; i++)
-		if (i >= TRACE_STATE_MAX || s[i] < 0x20 || s[i] > 0x7e)
-			return (0);
-	return (i > 0);
+	return (do_ascii_valid(s, TRACE_STATE_MAX, ' '));
 }
 
 /* 1 for the headers gatherd sets on upstream calls itself. */
