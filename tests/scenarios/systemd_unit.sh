@@ -5,7 +5,8 @@
 # on the unit files alone: no systemd as PID 1 is needed (containers).
 # The units also agree with conf/gatherd.yaml and gatherd.h: the socket
 # listens where the shipped config does, ExecStartPre checks the file
-# that ExecStart runs, and the stop timeout outlasts shutdown_timeout.
+# that ExecStart runs, so does ExecReload before its SIGHUP, and the stop
+# timeout outlasts shutdown_timeout.
 . "$(dirname "$0")/../lib.sh"
 
 MAX_EXPOSURE=2.0
@@ -95,6 +96,13 @@ pre=$(unit_values "$SERVICE" ExecStartPre)
 [ "$pre" = "${start/ -c / -t -c }" ] ||
     fail "ExecStartPre does not check ExecStart's config" \
     "ExecStart=$start" "ExecStartPre=$pre"
+
+# ExecReload checks that file too, then sends SIGHUP: a bad file fails
+# systemctl reload, which only the check can tell, since kill succeeds.
+reload=$(unit_values "$SERVICE" ExecReload)
+want=$(printf '%s\n%s' "$pre" '/bin/kill -HUP $MAINPID')
+[ "$reload" = "$want" ] || fail "ExecReload= is not the check, then SIGHUP" \
+    "expected:" "$want" "seen:" "$reload"
 
 # TimeoutStopSec outlasts the default shutdown_timeout.
 stop=$(unit_values "$SERVICE" TimeoutStopSec)
