@@ -1,7 +1,9 @@
 #!/bin/bash
 # Count test results across build trees after `make check`: every Check
 # test case counts one (from "Checks: N, Failures: F, Errors: E" in each
-# unit suite's log), every scenario script counts one (from its .trs).
+# unit suite's log), every scenario script counts one (from its .trs),
+# and so does every NAME.step file at the top of a build tree (PASS or
+# FAIL, written by .ci/run for install and distcheck).
 # Prints the plain line "N passed, N failed[, N skipped]".
 set -u
 pass=0 fail=0 skip=0
@@ -24,6 +26,14 @@ for dir in "$@"; do
 		SKIP) skip=$((skip + 1)) ;;
 		*) fail=$((fail + 1)) ;;
 		esac
+	done
+	for st in "$dir"/*.step; do
+		[ -f "$st" ] || continue
+		if [ "$(cat "$st")" = PASS ]; then
+			pass=$((pass + 1))
+		else
+			fail=$((fail + 1))
+		fi
 	done
 done
 if [ "$skip" -gt 0 ]; then
