@@ -7,10 +7,13 @@
 # location for comparison.  For every run it prints requests/s and requests
 # per CPU-second of the server under load (utime+stime from /proc/PID/stat
 # before and after the run), then the medians and the gatherd/nginx ratios.
+# With -H MS, each gatherd run is paired with one during which gatherd is
+# sent SIGHUP every MS milliseconds (a full reload of the same file), and
+# the ratio of the two medians says what reloading under load costs.
 # See bench/README.md.  Loopback only; every run is bounded in time.
 #
 #	bench/fanout.sh [-g GATHERD] [-w WORKERS] [-r RUNS] [-d SECONDS]
-#	    [-c CONNECTIONS] [-t THREADS] [-k]
+#	    [-c CONNECTIONS] [-t THREADS] [-H MS] [-k]
 set -eu
 # Loopback only: gatherd (libcurl) must not send upstream calls to a proxy
 # named in the environment.
@@ -19,14 +22,14 @@ export no_proxy="*" NO_PROXY="*"
 here=$(cd "$(dirname "$0")" && pwd)
 top_srcdir=${top_srcdir:-$(cd "$here/.." && pwd)}
 GATHERD=${GATHERD:-}
-WORKERS=1 RUNS=3 DURATION=10 CONNS=32 THREADS=2 KEEP=
+WORKERS=1 RUNS=3 DURATION=10 CONNS=32 THREADS=2 KEEP="" HUP_MS=""
 
 usage() {
 	sed -n 's/^#\t//p' "$0" >&2
 	exit 2
 }
 
-while getopts g:w:r:d:c:t:kh opt; do
+while getopts g:w:r:d:c:t:H:kh opt; do
 	case $opt in
 	g) GATHERD=$OPTARG ;;
 	w) WORKERS=$OPTARG ;;
@@ -34,6 +37,7 @@ while getopts g:w:r:d:c:t:kh opt; do
 	d) DURATION=$OPTARG ;;
 	c) CONNS=$OPTARG ;;
 	t) THREADS=$OPTARG ;;
+	H) HUP_MS=$OPTARG ;;
 	k) KEEP=1 ;;
 	*) usage ;;
 	esac
@@ -54,6 +58,7 @@ between seconds "$DURATION" 1 60
 between connections "$CONNS" 1 1024
 between threads "$THREADS" 1 16
 [ "$WORKERS" = auto ] || between workers "$WORKERS" 1 64
+[ -z "$HUP_MS" ] || between 'reload period (ms)' "$HUP_MS" 50 10000
 
 if [ -z "$GATHERD" ]; then
 	for g in "$PWD/src/gatherd" "$top_srcdir/src/gatherd" \
@@ -190,21 +195,49 @@ fi
 
 CLK_TCK=$(getconf CLK_TCK)
 
+# reloads: the reloads gatherd has logged as live so far.
+reloads() {
+	grep -c 'reload: configuration from .* is live' "$T/gatherd.log" || true
+}
+
+# hup_loop PID: SIGHUP to PID every HUP_MS ms for the run's duration.
+hup_loop() {
+	local j s
+	s=$(awk -v m="$HUP_MS" 'BEGIN { print m / 1000 }')
+	for ((j = 0; j < DURATION * 1000 / HUP_MS; j++)); do
+		sleep "$s"
+		kill -HUP "$1" 2>/dev/null || return 0
+	done
+}
+
 # run LABEL PID URL N: one bounded wrk run; prints one result line and
-# appends "rps reqs_per_cpu_s" to $T/LABEL.results.
+# appends "rps reqs_per_cpu_s" to $T/LABEL.results.  For the label
+# reloading, gatherd is sent SIGHUPs during the run, and the notes say
+# how many reloads it made live.
 run() {
 	local label=$1 pid=$2 url=$3 n=$4 c0 c1 out reqs rps lat cpu rpc errs
+	local hup='' r0
 	out=$T/wrk.$label.$n
+	if [ "$label" = reloading ]; then
+		r0=$(reloads)
+		hup_loop "$pid" &
+		hup=$!
+	fi
 	c0=$(cpu_ticks "$pid")
 	timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" \
 	    --timeout 2s "$url" >"$out" 2>&1 || { cat "$out" >&2; exit 1; }
 	c1=$(cpu_ticks "$pid")
+	if [ -n "$hup" ]; then
+		wait "$hup"
+		sleep 0.2	# the last reload's log line
+	fi
 	reqs=$(awk '/ requests in / { print $1 }' "$out")
 	rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
 	lat=$(awk '$1 == "Latency" { print $2 }' "$out")
 	errs=$(awk '/Non-2xx|Socket errors/ { sub(/^ +/, ""); printf "%s; ", $0 }' "$out")
 	cpu=$(awk -v t=$((c1 - c0)) -v h="$CLK_TCK" 'BEGIN { printf "%.2f", t / h }')
 	rpc=$(awk -v r="$reqs" -v c="$cpu" 'BEGIN { if (c > 0) printf "%.0f", r / c; else print "inf" }')
+	[ -z "$hup" ] || errs="$(($(reloads) - r0)) reloads; $errs"
 	printf '%-16s %6s %10s %9s %8s %12s %s\n' "$label" "$n" "$rps" "$lat" \
 	    "$cpu" "$rpc" "$errs"
 	echo "$rps $rpc" >>"$T/$label.results"
@@ -228,6 +261,7 @@ printf '%-16s %6s %10s %9s %8s %12s %s\n' target run 'req/s' latency \
 timeout 30 wrk -t"$THREADS" -c"$CONNS" -d2s "$GURL" >/dev/null 2>&1 || true
 for ((i = 1; i <= RUNS; i++)); do
 	run gatherd "$GPID" "$GURL" "$i"
+	[ -z "$HUP_MS" ] || run reloading "$GPID" "$GURL" "$i"
 done
 for ((i = 1; i <= RUNS; i++)); do
 	run nginx "$NGINX_PID" "$NURL" "$i"
@@ -237,6 +271,11 @@ g_rps=$(median gatherd 1) g_rpc=$(median gatherd 2)
 n_rps=$(median nginx 1) n_rpc=$(median nginx 2)
 echo
 printf '%-16s %6s %10s %9s %8s %12s\n' gatherd median "$g_rps" '' '' "$g_rpc"
+if [ -n "$HUP_MS" ]; then
+	r_rps=$(median reloading 1) r_rpc=$(median reloading 2)
+	printf '%-16s %6s %10s %9s %8s %12s\n' reloading median "$r_rps" '' '' \
+	    "$r_rpc"
+fi
 printf '%-16s %6s %10s %9s %8s %12s\n' nginx median "$n_rps" '' '' "$n_rpc"
 echo
 awk -v g="$g_rps" -v n="$n_rps" -v gc="$g_rpc" -v nc="$n_rpc" 'BEGIN {
@@ -244,3 +283,10 @@ awk -v g="$g_rps" -v n="$n_rps" -v gc="$g_rpc" -v nc="$n_rpc" 'BEGIN {
 	printf "gatherd/nginx requests per CPU-s:   %.3f\n", gc / nc
 	printf "upstream calls per gatherd CPU-s:   %.0f (3 per request)\n", gc * 3
 }'
+if [ -n "$HUP_MS" ]; then
+	awk -v g="$g_rps" -v r="$r_rps" -v gc="$g_rpc" -v rc="$r_rpc" \
+	    -v ms="$HUP_MS" 'BEGIN {
+		printf "reloading/steady requests/s:        %.3f (SIGHUP every %d ms)\n", r / g, ms
+		printf "reloading/steady requests per CPU-s: %.3f\n", rc / gc
+	}'
+fi
