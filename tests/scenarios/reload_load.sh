@@ -100,6 +100,12 @@ now_ms() {
 	echo $((t / 1000))
 }
 
+# sleep_until T0 MS: sleep until MS milliseconds after now_ms's T0.
+sleep_until() {
+	local left=$(($1 + $2 - $(now_ms)))
+	[ "$left" -le 0 ] || sleep "$(awk -v m="$left" 'BEGIN { print m / 1000 }')"
+}
+
 put_config a
 gatherd_start
 wait_for _serves a
@@ -140,13 +146,11 @@ for ((i = 0; i < RELOADS; i++)); do
 	t1=$(now_ms)
 	[ $((t1 - t0)) -le "$worst_ms" ] || worst_ms=$((t1 - t0))
 	# Pace: the next SIGHUP goes out RELOAD_SLOT_MS after this one.
-	left=$((RELOAD_SLOT_MS - (t1 - t0)))
-	[ "$left" -le 0 ] || sleep "$(awk -v m="$left" 'BEGIN { print m / 1000 }')"
+	sleep_until "$t0" "$RELOAD_SLOT_MS"
 done
 
 # The load goes on for WRK_SECS in all, then wrk stops and reports.
-left=$((WRK_SECS * 1000 - ($(now_ms) - wrk_t0)))
-[ "$left" -le 0 ] || sleep "$(awk -v m="$left" 'BEGIN { print m / 1000 }')"
+sleep_until "$wrk_t0" $((WRK_SECS * 1000))
 _alive "$WRK_PID" || fail "wrk ended before the load was stopped" \
     "$(cat "$T/wrk.out")"
 kill -INT "$WRK_PID"
